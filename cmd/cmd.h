@@ -1,0 +1,11 @@
+/*
+ * cmd.h - one function per `distill` subcommand (cmd/cmd_<name>.c), listed
+ * in the table of cmd/distill.c.  Each takes argv with argv[0] = the
+ * subcommand name and returns the process exit code.
+ */
+#ifndef DISTILL_CMD_H
+#define DISTILL_CMD_H
+
+int cmd_init(int argc, char **argv);
+
+#endif

@@ -1,0 +1,72 @@
+/* test_db.c - open, migrate, statements, errors, backup. */
+#include "buf.h"
+#include "db.h"
+#include "t.h"
+
+#include <unistd.h>
+
+int main(void)
+{
+	char dir[256], path[512], bk[512];
+	struct derr e = {0};
+	struct db *db = NULL;
+	int from = -1, to = -1, v = 0;
+
+	t_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+
+	/* Missing file without CREATE: not found; unmigrated: schema error. */
+	T_EQ_INT(db_open(&db, path, 0, &e), DERR_NOTFOUND);
+	T_TRUE(db == NULL);
+	T_OK(db_open(&db, path, DB_OPEN_CREATE | DB_OPEN_ANY_VERSION, &e), &e);
+	T_OK(db_migrate(db, &from, &to, &e), &e);
+	T_EQ_INT(from, 0);
+	T_EQ_INT(to, db_schema_latest());
+	T_OK(db_migrate(db, &from, &to, &e), &e); /* twice changes nothing */
+	T_EQ_INT(from, to);
+	T_OK(db_user_version(db, &v, &e), &e);
+	T_EQ_INT(v, db_schema_latest());
+	db_close(db);
+
+	T_OK(db_open(&db, path, 0, &e), &e);
+	struct db_stmt *st;
+	T_OK(db_prepare(db, "INSERT INTO meta(key, value) VALUES (?1, ?2)", &st, &e), &e);
+	db_bind_text(st, 1, "k", -1);
+	db_bind_text(st, 2, "v", -1);
+	T_EQ_INT(db_step(st, &e), 0);
+	db_reset(st);
+	db_bind_text(st, 1, "k", -1);
+	db_bind_text(st, 2, "again", -1);
+	T_EQ_INT(db_step(st, &e), DERR_DB); /* primary key */
+	db_finalize(st);
+
+	int64_t n = 0;
+	T_OK(db_query_int64(db, "SELECT COUNT(*) FROM queue_stats", &n, &e), &e);
+	T_EQ_INT(n, 5);
+
+	struct buf ic = BUF_INIT(1 << 16);
+	T_OK(db_integrity_check(db, &ic, &e), &e);
+	T_EQ_STR(buf_str(&ic), "ok");
+	buf_release(&ic);
+
+	snprintf(bk, sizeof(bk), "%s/backup.db", dir);
+	T_OK(db_backup(db, bk, &e), &e);
+	T_EQ_INT(db_backup(db, bk, &e), DERR_EXISTS);
+	db_close(db);
+	T_OK(db_open(&db, bk, DB_OPEN_READONLY, &e), &e);
+	T_OK(db_query_int64(db, "SELECT COUNT(*) FROM meta", &n, &e), &e);
+	T_EQ_INT(n, 1);
+	db_close(db);
+
+	/* A file that is not a database. */
+	snprintf(path, sizeof(path), "%s/junk.db", dir);
+	FILE *f = fopen(path, "wb");
+	fputs("this is not sqlite, just some bytes long enough to be a header......", f);
+	fclose(f);
+	T_EQ_INT(db_open(&db, path, 0, &e), DERR_CORRUPT);
+
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	T_EQ_INT(system(cmd), 0);
+	return t_done();
+}
