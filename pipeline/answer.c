@@ -6,6 +6,8 @@
 #include "answer.h"
 #include "buf.h"
 #include "err.h"
+#include "mathexpr.h"
+#include "mathnorm.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -15,7 +17,7 @@
 #include <strings.h>
 
 /* Bump on any change that can alter a verdict (part of the rule-set hash). */
-#define ANSWER_CHECKER_VERSION "answer-1"
+#define ANSWER_CHECKER_VERSION "answer-2"
 
 /* Longest answer we try to understand; longer ones are a budget status. */
 #define ANSWER_MAX_LEN 4096
@@ -403,76 +405,164 @@ void answer_check(const char *gold, const char *response, size_t rlen, const str
 	answer_check_trace(gold, a, al, re, rl, o, r);
 }
 
-/* First version: a light normalisation and an exact compare of plain
- * numbers; the full LaTeX/expression comparison replaces it. */
-static void light_norm(const char *s, size_t n, struct buf *out)
+/* A multiple-choice letter: "B", "(B)", "B)", "B.", "(B) 12", "Option B".
+ * The letter, or 0. */
+static char mcq_letter(const char *s, size_t n, int loose)
 {
-	static const char *const drop[] = {"\\left", "\\right",	       "\\!", "\\,",
-					   "\\;",    "\\displaystyle", "$",   "~"};
-	buf_reset(out);
-	for (size_t i = 0; i < n;) {
-		size_t k;
-		if (is_space(s[i])) {
-			i++;
-			continue;
+	const char *p = s;
+	size_t l = n;
+
+	trim(&p, &l);
+	for (int k = 0; k < 2 && l; k++) {
+		static const char *const lead[] = {"option ", "choice ", "answer "};
+		for (size_t j = 0; j < ARRAY_SIZE(lead); j++) {
+			size_t m = strlen(lead[j]);
+			if (l > m && !strncasecmp(p, lead[j], m)) {
+				p += m;
+				l -= m;
+			}
 		}
-		for (k = 0; k < ARRAY_SIZE(drop); k++) {
-			size_t m = strlen(drop[k]);
-			if (i + m <= n && !memcmp(s + i, drop[k], m))
-				break;
-		}
-		if (k < ARRAY_SIZE(drop)) {
-			i += strlen(drop[k]);
-			continue;
-		}
-		if (i + 6 <= n && (!memcmp(s + i, "\\dfrac", 6) || !memcmp(s + i, "\\tfrac", 6))) {
-			buf_puts(out, "\\frac");
-			i += 6;
-			continue;
-		}
-		buf_putc(out, s[i]);
-		i++;
 	}
-	while (out->len && out->data[out->len - 1] == '.')
-		out->data[--out->len] = '\0';
+	if (l && (*p == '(' || *p == '[')) {
+		p++;
+		l--;
+	}
+	if (!l || *p < 'A' || *p > 'J')
+		return 0;
+	char c = *p;
+	p++;
+	l--;
+	if (l && (*p == ')' || *p == ']')) {
+		p++;
+		l--;
+	}
+	if (!l)
+		return c;
+	/* "B. 12", "(B) 12": only when told the answer is a letter */
+	if (loose && (is_space(*p) || *p == '.' || *p == ':'))
+		return c;
+	return 0;
 }
 
-static int plain_number(const char *s, long double *v)
+/* Normalised text as a letter: strip the text-run marks mathnorm adds. */
+static char mcq_of_norm(const char *s, int loose)
 {
-	char tmp[128];
+	char tmp[64];
 	size_t j = 0;
-	char *end;
 	for (; *s && j + 1 < sizeof(tmp); s++)
-		if (*s != ',')
+		if (*s != '\x01' && *s != '\x02')
 			tmp[j++] = *s;
 	tmp[j] = '\0';
-	if (!j)
+	return mcq_letter(tmp, j, loose);
+}
+
+static void mx_opts(const struct answer_options *o, struct mathexpr_opts *m)
+{
+	m->precision = o->precision;
+	m->strict = o->strict;
+	m->percent = o->percent;
+}
+
+/* Number mode: the last number of each side, compared as numbers. */
+static int last_number_norm(const char *s, size_t n, struct buf *out)
+{
+	const char *a;
+	size_t l;
+	buf_reset(out);
+	if (last_number(s, n, &a, &l))
 		return -1;
-	*v = strtold(tmp, &end);
-	return *end ? -1 : 0;
+	for (size_t i = 0; i < l; i++)
+		if (a[i] != ',' && buf_putc(out, a[i]))
+			return -1;
+	return 0;
 }
 
 int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
 		   const struct answer_options *o, int *equal)
 {
-	struct buf g = BUF_INIT(ANSWER_MAX_LEN * 2), p = BUF_INIT(ANSWER_MAX_LEN * 2);
-	long double a, b;
+	struct buf g = BUF_INIT(ANSWER_MAX_LEN * 4), p = BUF_INIT(ANSWER_MAX_LEN * 4);
+	struct mathexpr *ge = NULL, *pe = NULL;
+	struct mathexpr_opts mo;
 	int rc = ANSWER_OK;
+	char gl;
 
-	(void)o;
 	*equal = 0;
+	mx_opts(o, &mo);
 	if (glen > ANSWER_MAX_LEN || plen > ANSWER_MAX_LEN)
 		return ANSWER_BUDGET;
-	light_norm(gold, glen, &g);
-	light_norm(pred, plen, &p);
-	if (!g.len)
+	if (mathnorm(gold, glen, o->strict, &g) || mathnorm(pred, plen, o->strict, &p)) {
+		rc = ANSWER_BUDGET;
+		goto out;
+	}
+	if (!g.len) {
 		rc = ANSWER_GOLD_UNPARSED;
-	else if (!p.len)
+		goto out;
+	}
+	if (!p.len) {
 		rc = ANSWER_NO_ANSWER;
-	else if (!strcmp(buf_str(&g), buf_str(&p)))
+		goto out;
+	}
+	if (o->mode == ANSWER_MODE_NUMBER) {
+		struct buf t = BUF_INIT(ANSWER_MAX_LEN * 4);
+		if (last_number_norm(g.data, g.len, &t)) {
+			rc = ANSWER_GOLD_UNPARSED;
+		} else {
+			buf_reset(&g);
+			buf_append(&g, t.data, t.len);
+			if (last_number_norm(p.data, p.len, &t)) {
+				rc = ANSWER_NO_ANSWER;
+			} else {
+				buf_reset(&p);
+				buf_append(&p, t.data, t.len);
+			}
+		}
+		buf_release(&t);
+		if (rc != ANSWER_OK)
+			goto out;
+	}
+	/* Multiple choice: told so, or the gold is a lone letter. */
+	gl = mcq_of_norm(g.data, o->mode == ANSWER_MODE_MCQ);
+	if (o->mode == ANSWER_MODE_MCQ || gl) {
+		if (!gl) {
+			rc = ANSWER_GOLD_UNPARSED;
+			goto out;
+		}
+		char pl = mcq_of_norm(p.data, 1);
+		*equal = pl == gl;
+		goto out;
+	}
+	if (g.len == p.len && !memcmp(g.data, p.data, g.len)) {
 		*equal = 1;
-	else if (!plain_number(buf_str(&g), &a) && !plain_number(buf_str(&p), &b))
-		*equal = a == b;
+		goto out;
+	}
+	int r = mathexpr_parse(g.data, g.len, &mo, &ge);
+	if (r == MATHEXPR_BUDGET) {
+		rc = ANSWER_BUDGET;
+		goto out;
+	}
+	if (r) {
+		/* a reference we cannot read may still match word for word */
+		if (g.len == p.len && !strncasecmp(g.data, p.data, g.len))
+			*equal = 1;
+		else
+			rc = ANSWER_GOLD_UNPARSED;
+		goto out;
+	}
+	r = mathexpr_parse(p.data, p.len, &mo, &pe);
+	if (r == MATHEXPR_BUDGET) {
+		rc = ANSWER_BUDGET;
+		goto out;
+	}
+	if (r)
+		goto out; /* an unreadable prediction is wrong, not an error */
+	r = mathexpr_equal(ge, pe, &mo);
+	if (r == MATHEXPR_BUDGET)
+		rc = ANSWER_BUDGET;
+	else
+		*equal = r == MATHEXPR_EQUAL;
+out:
+	mathexpr_free(ge);
+	mathexpr_free(pe);
 	buf_release(&g);
 	buf_release(&p);
 	return rc;
