@@ -9,5 +9,6 @@
 int cmd_init(int argc, char **argv);
 int cmd_check_answer(int argc, char **argv);
 int cmd_reextract(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

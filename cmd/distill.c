@@ -20,6 +20,7 @@ static const struct command {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
 	{"check-answer", cmd_check_answer, "judge answers against gold ones (JSON lines in and out)"},
 	{"reextract", cmd_reextract, "re-extract clean references from the stored raw ones"},
+	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 };
 
 static void usage(FILE *f)
