@@ -144,41 +144,75 @@ static int last_box(const char *s, size_t n, const char **a, size_t *alen)
 	return 0;
 }
 
-/* The phrases that introduce a final answer, most specific first. */
-static const char *const answer_phrases[] = {
-	"final answer is",
-	"final answer:",
-	"answer is",
-	"answer:",
-};
+/* After "answer" (markdown marks skipped): ':' or "is" introduces it. */
+static const char *phrase_tail(const char *p, const char *end)
+{
+	while (p < end && (*p == '*' || *p == '_' || *p == ' ' || *p == '\t'))
+		p++;
+	if (p < end && *p == ':')
+		return p + 1;
+	if (end - p >= 2 && !strncasecmp(p, "is", 2) && (end - p == 2 || !isalpha((unsigned char)p[2])))
+		return p + 2;
+	return NULL;
+}
+
+/* The last bold span "**X**" of [p, p + n): 0 and the span, or -1. */
+static int bold_span(const char *p, size_t n, const char **a, size_t *alen)
+{
+	const char *close = rfind(p, n, "**", 0);
+	if (!close)
+		return -1;
+	const char *open = rfind(p, (size_t)(close - p), "**", 0);
+	if (!open || close - open <= 2)
+		return -1;
+	*a = open + 2;
+	*alen = (size_t)(close - open - 2);
+	trim(a, alen);
+	return *alen ? 0 : -1;
+}
 
 /*
- * Text after the last answer phrase: to the end of its line, with markdown
- * bold and a trailing period removed.  0 and the span, or -1.
+ * Text after the last "answer:" / "answer is" ("**Answer:** 42", "The final
+ * answer is 7", "**Answer**: ..."): the rest of its line (the next line when
+ * it is empty), its bold part when it has one, without a final full stop.
+ * 0 and the span, or -1.
  */
 static int phrase_answer(const char *s, size_t n, const char **a, size_t *alen)
 {
-	for (size_t k = 0; k < ARRAY_SIZE(answer_phrases); k++) {
-		const char *hit = rfind(s, n, answer_phrases[k], 1);
+	const char *end = s + n, *p = NULL;
+	size_t lim = n;
+
+	for (;;) {
+		const char *hit = rfind(s, lim, "answer", 1);
 		if (!hit)
-			continue;
-		const char *p = hit + strlen(answer_phrases[k]);
-		const char *end = s + n;
-		/* "**Answer:** 42", "Answer: **42**", "answer is: 42". */
-		while (p < end && (*p == '*' || *p == ':' || *p == ' ' || *p == '\t'))
+			return -1;
+		p = phrase_tail(hit + 6, end);
+		if (p)
+			break;
+		lim = (size_t)(hit - s);
+	}
+	for (int line = 0; line < 2 && p < end; line++) {
+		while (p < end && (*p == '*' || *p == '_' || *p == ':' || *p == ' ' || *p == '\t'))
 			p++;
 		const char *q = p;
 		while (q < end && *q != '\n')
 			q++;
 		size_t l = (size_t)(q - p);
+		const char *ba;
+		size_t bl;
+		if (!bold_span(p, l, &ba, &bl)) {
+			p = ba;
+			l = bl;
+		}
 		trim(&p, &l);
 		while (l && (p[l - 1] == '*' || p[l - 1] == '.' || is_space(p[l - 1])))
 			l--;
-		if (l == 0)
-			continue;
-		*a = p;
-		*alen = l;
-		return 0;
+		if (l) {
+			*a = p;
+			*alen = l;
+			return 0;
+		}
+		p = q + (q < end);
 	}
 	return -1;
 }
@@ -477,6 +511,41 @@ static int last_number_norm(const char *s, size_t n, struct buf *out)
 	return 0;
 }
 
+/* The one number of a normalised sentence (outside its text runs): 0 and
+ * the number in out, or -1 when there is none or several different ones. */
+static int sentence_number(const char *s, size_t n, struct buf *out)
+{
+	const char *found = NULL;
+	size_t flen = 0;
+	int in_text = 0;
+
+	for (size_t i = 0; i < n;) {
+		if (s[i] == MATHNORM_TEXT_OPEN || s[i] == MATHNORM_TEXT_CLOSE) {
+			in_text = s[i] == MATHNORM_TEXT_OPEN;
+			i++;
+			continue;
+		}
+		if (in_text || !is_digit(s[i]) ||
+		    (i && (isalpha((unsigned char)s[i - 1]) || s[i - 1] == '.'))) {
+			i++;
+			continue;
+		}
+		size_t b = i;
+		if (b && s[b - 1] == '-')
+			b--;
+		while (i < n && (is_digit(s[i]) || (s[i] == '.' && i + 1 < n && is_digit(s[i + 1]))))
+			i++;
+		if (found && (flen != i - b || memcmp(found, s + b, flen)))
+			return -1;
+		found = s + b;
+		flen = i - b;
+	}
+	if (!found)
+		return -1;
+	buf_reset(out);
+	return buf_append(out, found, flen) ? -1 : 0;
+}
+
 int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
 		   const struct answer_options *o, int *equal)
 {
@@ -553,13 +622,25 @@ int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
 		rc = ANSWER_BUDGET;
 		goto out;
 	}
-	if (r)
-		goto out; /* an unreadable prediction is wrong, not an error */
-	r = mathexpr_equal(ge, pe, &mo);
-	if (r == MATHEXPR_BUDGET)
-		rc = ANSWER_BUDGET;
-	else
+	if (!r) {
+		r = mathexpr_equal(ge, pe, &mo);
+		if (r == MATHEXPR_BUDGET) {
+			rc = ANSWER_BUDGET;
+			goto out;
+		}
 		*equal = r == MATHEXPR_EQUAL;
+	}
+	/* A sentence ("Tom could buy 11 more CDs") for a number: its only number. */
+	if (!*equal && !o->strict && memchr(p.data, MATHNORM_TEXT_OPEN, p.len) && mathexpr_is_number(ge)) {
+		struct buf t = BUF_INIT(256);
+		if (sentence_number(p.data, p.len, &t) == 0) {
+			mathexpr_free(pe);
+			pe = NULL;
+			if (mathexpr_parse(t.data, t.len, &mo, &pe) == 0)
+				*equal = mathexpr_equal(ge, pe, &mo) == MATHEXPR_EQUAL;
+		}
+		buf_release(&t);
+	}
 out:
 	mathexpr_free(ge);
 	mathexpr_free(pe);

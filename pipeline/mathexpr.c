@@ -1653,3 +1653,11 @@ int mathexpr_equal(const struct mathexpr *gold, const struct mathexpr *pred, con
 		return MATHEXPR_BUDGET;
 	return r ? MATHEXPR_EQUAL : MATHEXPR_NOT_EQUAL;
 }
+
+int mathexpr_is_number(const struct mathexpr *e)
+{
+	const struct mx_node *x = e->root;
+	while (x->kind == MX_NEG)
+		x = x->a;
+	return x->kind == MX_NUM;
+}

@@ -33,6 +33,9 @@ enum mathexpr_verdict {
 int mathexpr_parse(const char *s, size_t n, const struct mathexpr_opts *o, struct mathexpr **out);
 void mathexpr_free(struct mathexpr *e); /* NULL is fine */
 
+/* Is the answer one plain number ("42", "-3.5")? */
+int mathexpr_is_number(const struct mathexpr *e);
+
 /* Compare gold with pred: MATHEXPR_EQUAL, MATHEXPR_NOT_EQUAL or
  * MATHEXPR_BUDGET. */
 int mathexpr_equal(const struct mathexpr *gold, const struct mathexpr *pred, const struct mathexpr_opts *o);

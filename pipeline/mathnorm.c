@@ -75,14 +75,14 @@ static const struct norm_cmd {
 	{"ldots", CMD_REPLACE, "\\dots"},
 	{"cdots", CMD_REPLACE, "\\dots"},
 	{"varnothing", CMD_REPLACE, "\\emptyset"},
-	{"text", CMD_UNWRAP, NULL},
-	{"textbf", CMD_UNWRAP, NULL},
-	{"textit", CMD_UNWRAP, NULL},
-	{"textrm", CMD_UNWRAP, NULL},
-	{"textsf", CMD_UNWRAP, NULL},
-	{"texttt", CMD_UNWRAP, NULL},
-	{"textnormal", CMD_UNWRAP, NULL},
-	{"mathrm", CMD_UNWRAP, NULL},
+	{"text", CMD_UNWRAP, "t"},
+	{"textbf", CMD_UNWRAP, "t"},
+	{"textit", CMD_UNWRAP, "t"},
+	{"textrm", CMD_UNWRAP, "t"},
+	{"textsf", CMD_UNWRAP, "t"},
+	{"texttt", CMD_UNWRAP, "t"},
+	{"textnormal", CMD_UNWRAP, "t"},
+	{"mathrm", CMD_UNWRAP, "t"},
 	{"mathbf", CMD_UNWRAP, NULL},
 	{"mathit", CMD_UNWRAP, NULL},
 	{"mathsf", CMD_UNWRAP, NULL},
@@ -90,9 +90,9 @@ static const struct norm_cmd {
 	{"mathnormal", CMD_UNWRAP, NULL},
 	{"boldsymbol", CMD_UNWRAP, NULL},
 	{"bm", CMD_UNWRAP, NULL},
-	{"mbox", CMD_UNWRAP, NULL},
-	{"hbox", CMD_UNWRAP, NULL},
-	{"emph", CMD_UNWRAP, NULL},
+	{"mbox", CMD_UNWRAP, "t"},
+	{"hbox", CMD_UNWRAP, "t"},
+	{"emph", CMD_UNWRAP, "t"},
 	{"boxed", CMD_UNWRAP, NULL},
 	{"fbox", CMD_UNWRAP, NULL},
 	{"framebox", CMD_UNWRAP, NULL},
@@ -207,7 +207,7 @@ static int put_space(struct buf *out)
 static int norm_span(const char *s, size_t n, int strict, int depth, struct buf *out);
 
 /* Is every byte a letter, a space or a word mark, with at least 2 letters? */
-static int wordish(const char *s, size_t n)
+static int wordish(const char *s, size_t n, int min_letters)
 {
 	int letters = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -216,7 +216,7 @@ static int wordish(const char *s, size_t n)
 		else if (!is_ws(s[i]) && s[i] != '.' && s[i] != '\'' && s[i] != '-' && s[i] != '/')
 			return 0;
 	}
-	return letters >= 2;
+	return letters >= min_letters;
 }
 
 static int put_text(struct buf *out, const char *s, size_t n)
@@ -243,12 +243,12 @@ static int put_text(struct buf *out, const char *s, size_t n)
 	return put(out, " ", 1);
 }
 
-static int norm_unwrap(const char *s, size_t a, size_t alen, int strict, int depth, struct buf *out)
+static int norm_unwrap(const char *s, size_t a, size_t alen, int text, int strict, int depth, struct buf *out)
 {
 	struct buf tmp = BUF_INIT(out->max);
 	int rc;
 
-	if (alen == 1 && is_alpha(s[a]))
+	if (alen == 1 && is_alpha(s[a]) && !text)
 		return put(out, s + a, 1);
 	rc = norm_span(s + a, alen, strict, depth + 1, &tmp);
 	if (!rc) {
@@ -258,7 +258,7 @@ static int norm_unwrap(const char *s, size_t a, size_t alen, int strict, int dep
 		for (size_t i = 0; i < tmp.len; i++)
 			if (t[i] == '\x01' || t[i] == '\x02' || t[i] == '\\')
 				plain = 0;
-		if (plain && wordish(t, tmp.len))
+		if (plain && wordish(t, tmp.len, text ? 1 : 2))
 			rc = put_text(out, t, tmp.len);
 		else if ((rc = put_space(out)) == 0 && (rc = put(out, t, tmp.len)) == 0)
 			rc = put(out, " ", 1);
@@ -329,7 +329,7 @@ static int norm_command(const char *s, size_t n, size_t *i, int strict, int dept
 	case CMD_UNWRAP:
 		if (norm_arg(s, n, i, &a, &alen))
 			return 0;
-		return norm_unwrap(s, a, alen, strict, depth, out);
+		return norm_unwrap(s, a, alen, c->repl != NULL, strict, depth, out);
 	}
 	return 0;
 }
