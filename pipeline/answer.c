@@ -171,6 +171,28 @@ static int bold_span(const char *p, size_t n, const char **a, size_t *alen)
 	return *alen ? 0 : -1;
 }
 
+/* "$28\\%$. I hope it is correct.": a leading $...$ span, else the text up to
+ * a ". " that starts a new sentence. */
+static void first_sentence(const char **p, size_t *l)
+{
+	const char *s = *p;
+	size_t n = *l;
+	if (n > 1 && s[0] == '$') {
+		size_t open = s[1] == '$' ? 2 : 1;
+		for (size_t i = open; i + open <= n; i++)
+			if (s[i] == '$' && s[i - 1] != '\\') {
+				*l = i + open <= n ? i + open : n;
+				return;
+			}
+		return;
+	}
+	for (size_t i = 0; i + 2 < n; i++)
+		if (s[i] == '.' && s[i + 1] == ' ' && s[i + 2] >= 'A' && s[i + 2] <= 'Z') {
+			*l = i;
+			return;
+		}
+}
+
 /*
  * Text after the last "answer:" / "answer is" ("**Answer:** 42", "The final
  * answer is 7", "**Answer**: ..."): the rest of its line (the next line when
@@ -204,6 +226,7 @@ static int phrase_answer(const char *s, size_t n, const char **a, size_t *alen)
 			p = ba;
 			l = bl;
 		}
+		first_sentence(&p, &l);
 		trim(&p, &l);
 		while (l && (p[l - 1] == '*' || p[l - 1] == '.' || is_space(p[l - 1])))
 			l--;

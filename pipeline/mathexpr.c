@@ -1214,7 +1214,10 @@ static double complex nu_eval(struct mx_cmp *c, const struct mx_node *x, const d
 		case C_I: return I;
 		default: return INFINITY;
 		}
-	case MX_NEG: return -nu_eval(c, x->a, vals);
+	case MX_NEG:
+		/* -0i + 0.0 is +0i: csqrt(-1) must be i, not -i */
+		a = nu_eval(c, x->a, vals);
+		return CMPLX(-creal(a), -cimag(a) + 0.0);
 	case MX_PCT: return nu_eval(c, x->a, vals) / (c->pct ? 100.0 : 1.0);
 	case MX_FACT:
 		a = nu_eval(c, x->a, vals);
@@ -1320,7 +1323,8 @@ static int scal_eq(struct mx_cmp *c, const struct mx_node *g, const struct mx_no
 		if (!isfinite(creal(vg)) || !isfinite(cimag(vg)) || !isfinite(creal(vp)) ||
 		    !isfinite(cimag(vp)))
 			return 0;
-		if (dp && dec_ok(dp) && cabs(vg - vp) <= 0.5 * pow(10, -dp->decimals) * (1 + 1e-9))
+		/* an irrational value rounded: at least 4 significant digits */
+		if (dp && dp->sig >= 4 && cabs(vg - vp) <= 0.5 * pow(10, -dp->decimals) * (1 + 1e-9))
 			return 1;
 		if (dg && dg->sig >= 2 && cabs(vg - vp) <= 0.5 * pow(10, -dg->decimals) * (1 + 1e-9))
 			return 1;
@@ -1597,7 +1601,7 @@ static int eq(struct mx_cmp *c, const struct mx_node *g, const struct mx_node *p
 		if (c->o->strict)
 			return 0;
 		/* "x = 3" for "3", "y = 2x + 1" for "2x + 1": the side after a name */
-		if ((r->op == R_EQ || r->op == R_IN) && r->a->kind != MX_REL && has_vars(r->a))
+		if ((r->op == R_EQ || r->op == R_IN) && (r->a->kind == MX_REL || has_vars(r->a)))
 			return r == g ? eq(c, r->b, o) : eq(c, o, r->b);
 		if (r->op == R_EQ && r->a->kind != MX_REL && !has_vars(r->a) && has_vars(r->b))
 			return r == g ? eq(c, r->a, o) : eq(c, o, r->a);
