@@ -569,6 +569,34 @@ static int sentence_number(const char *s, size_t n, struct buf *out)
 	return buf_append(out, found, flen) ? -1 : 0;
 }
 
+/* The one amount of money ("$4", "\\$1,200.50") in a raw sentence: 0 and
+ * the number in out, or -1 when there is none or several different ones. */
+static int money_number(const char *s, size_t n, struct buf *out)
+{
+	char found[64] = "", cur[64];
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (s[i] != '$' || !is_digit(s[i + 1]))
+			continue;
+		size_t j = i + 1, k = 0;
+		while (j < n && k + 1 < sizeof(cur) &&
+		       (is_digit(s[j]) ||
+			((s[j] == ',' || s[j] == '.') && j + 1 < n && is_digit(s[j + 1])))) {
+			if (s[j] != ',')
+				cur[k++] = s[j];
+			j++;
+		}
+		cur[k] = '\0';
+		if (found[0] && strcmp(found, cur))
+			return -1;
+		memcpy(found, cur, k + 1);
+		i = j - 1;
+	}
+	if (!found[0])
+		return -1;
+	buf_reset(out);
+	return buf_puts(out, found) ? -1 : 0;
+}
+
 int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
 		   const struct answer_options *o, int *equal)
 {
@@ -653,10 +681,11 @@ int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
 		}
 		*equal = r == MATHEXPR_EQUAL;
 	}
-	/* A sentence ("Tom could buy 11 more CDs") for a number: its only number. */
+	/* A sentence ("Tom could buy 11 more CDs") for a number: its only
+	 * number, else its only amount of money ("... cost \\$4 more than 2"). */
 	if (!*equal && !o->strict && memchr(p.data, MATHNORM_TEXT_OPEN, p.len) && mathexpr_is_number(ge)) {
 		struct buf t = BUF_INIT(256);
-		if (sentence_number(p.data, p.len, &t) == 0) {
+		if (sentence_number(p.data, p.len, &t) == 0 || money_number(pred, plen, &t) == 0) {
 			mathexpr_free(pe);
 			pe = NULL;
 			if (mathexpr_parse(t.data, t.len, &mo, &pe) == 0)

@@ -415,6 +415,12 @@ static int norm_span(const char *s, size_t n, int strict, int depth, struct buf 
 			i = j;
 			continue;
 		}
+		/* A clock time on the hour: "2:00 pm" is 2 (the "pm" is a unit). */
+		if (c == ':' && !strict && out->len && is_dig(out->data[out->len - 1]) && i + 2 < n + 0 &&
+		    s[i + 1] == '0' && s[i + 2] == '0' && (i + 3 >= n || !is_dig(s[i + 3]))) {
+			i += 3;
+			continue;
+		}
 		rc = put(out, &c, 1);
 		i++;
 	}
