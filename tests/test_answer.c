@@ -4,8 +4,10 @@
  * traces (tests/data/answer_manual50.tsv); those two skip without it. */
 #include "answer.h"
 #include "buf.h"
+#include "db.h"
 #include "json.h"
 #include "t.h"
+#include "util.h"
 
 #include <stdlib.h>
 
@@ -236,10 +238,81 @@ static int check_manual(void)
 	return found;
 }
 
+/* distill reextract over a small database: GSM8K, boxed, bare, unusable. */
+static void check_reextract(void)
+{
+	static const struct {
+		const char *raw, *want; /* want NULL: no reference */
+	} rows[] = {
+		{"He sprints 3*3=<<3*3=9>>9 times\n#### 1,540", "1540"},
+		{"so the answer is $\\boxed{\\frac{1}{2}}$.", "\\frac{1}{2}"},
+		{"$42$", "42"},
+		{"####", NULL},
+	};
+	char dir[1024], dbp[1100], cmd[4096], bin[1024];
+	struct derr e = {0};
+	struct db *db = NULL;
+	struct db_stmt *st = NULL;
+
+	t_tmpdir(dir, sizeof(dir));
+	snprintf(dbp, sizeof(dbp), "%s/t.db", dir);
+	T_OK(db_open(&db, dbp, DB_OPEN_CREATE | DB_OPEN_ANY_VERSION, &e), &e);
+	if (!db)
+		return;
+	T_OK(db_migrate(db, NULL, NULL, &e), &e);
+	for (size_t k = 0; k < ARRAY_SIZE(rows); k++) {
+		char hash[16];
+		snprintf(hash, sizeof(hash), "h%zu", k);
+		T_OK(db_prepare(db,
+				"INSERT INTO prompts(hash, norm_version, text, reference, created_at)"
+				" VALUES (?1, 1, ?1, 'stale', 0)",
+				&st, &e),
+		     &e);
+		db_bind_text(st, 1, hash, -1);
+		T_EQ_INT(db_step(st, &e), 0);
+		db_finalize(st);
+		T_OK(db_prepare(db,
+				"INSERT INTO prompt_sources(prompt_id, source, raw_reference, created_at)"
+				" VALUES (?1, 'test', ?2, 0)",
+				&st, &e),
+		     &e);
+		db_bind_int64(st, 1, db_last_rowid(db));
+		db_bind_text(st, 2, rows[k].raw, -1);
+		T_EQ_INT(db_step(st, &e), 0);
+		db_finalize(st);
+	}
+	db_close(db);
+	snprintf(cmd, sizeof(cmd), "%s reextract --db %s > %s/out.txt", t_bin("distill", bin, sizeof(bin)),
+		 dbp, dir);
+	T_EQ_INT(system(cmd), 0);
+	T_OK(db_open(&db, dbp, 0, &e), &e);
+	if (!db)
+		return;
+	T_OK(db_prepare(db, "SELECT reference FROM prompts ORDER BY id", &st, &e), &e);
+	for (size_t k = 0; k < ARRAY_SIZE(rows); k++) {
+		T_EQ_INT(db_step(st, &e), 1);
+		const char *got = db_col_text(st, 0);
+		if (rows[k].want)
+			T_EQ_STR(got, rows[k].want);
+		else
+			T_TRUE(got == NULL);
+	}
+	db_finalize(st);
+	db_close(db);
+	/* A second run changes nothing. */
+	T_EQ_INT(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "grep -q '4 prompts, 4 with a raw reference, 0 changed, 1 unparsed' %s/out.txt", dir);
+	T_EQ_INT(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	T_EQ_INT(system(cmd), 0);
+}
+
 int main(void)
 {
 	T_TRUE(run_cases() >= 300);
 	T_TRUE(strlen(answer_checker_version()) > 0);
+	check_reextract();
 	int files = check_references();
 	int manual = check_manual();
 	if (!files)
