@@ -53,15 +53,30 @@ static void trim(const char **p, size_t *n)
 		(*n)--;
 }
 
-/* Last occurrence of needle (case-insensitive when icase) in s[0, n). */
+/* Last occurrence of needle (case-insensitive when icase) in s[0, n).
+ * Candidates are found by their first byte (memrchr), so a miss costs one
+ * pass over s. */
 static const char *rfind(const char *s, size_t n, const char *needle, int icase)
 {
 	size_t m = strlen(needle);
+	unsigned char lo = (unsigned char)tolower((unsigned char)needle[0]);
+	unsigned char up = (unsigned char)toupper((unsigned char)needle[0]);
+
 	if (m == 0 || m > n)
 		return NULL;
-	for (size_t i = n - m + 1; i-- > 0;) {
-		if (icase ? !strncasecmp(s + i, needle, m) : !memcmp(s + i, needle, m))
-			return s + i;
+	for (size_t lim = n - m + 1; lim > 0;) {
+		const char *hit;
+		if (!icase || lo == up) {
+			hit = memrchr(s, needle[0], lim);
+		} else {
+			const char *a = memrchr(s, lo, lim), *b = memrchr(s, up, lim);
+			hit = a > b ? a : b;
+		}
+		if (!hit)
+			return NULL;
+		if (icase ? !strncasecmp(hit, needle, m) : !memcmp(hit, needle, m))
+			return hit;
+		lim = (size_t)(hit - s);
 	}
 	return NULL;
 }
@@ -126,7 +141,8 @@ static int last_box(const char *s, size_t n, const char **a, size_t *alen)
 			if (!hit)
 				break;
 			/* \boxed must not be the prefix of a longer name (\boxedfoo). */
-			if (!isalpha((unsigned char)hit[m]) && !box_argument(hit + m, end, &ca, &cl)) {
+			if (hit + m < end && !isalpha((unsigned char)hit[m]) &&
+			    !box_argument(hit + m, end, &ca, &cl)) {
 				if (!best || hit > best) {
 					best = hit;
 					ba = ca;

@@ -1197,6 +1197,15 @@ static double complex nu_func(int op, double complex a, double complex b)
 	return NAN;
 }
 
+/* re + im*i with the signs of zero kept (C11: a complex is a double[2]). */
+static double complex mx_complex(double re, double im)
+{
+	double complex z;
+	((double *)&z)[0] = re;
+	((double *)&z)[1] = im;
+	return z;
+}
+
 static double complex nu_eval(struct mx_cmp *c, const struct mx_node *x, const double *vals)
 {
 	double complex a, b;
@@ -1217,7 +1226,7 @@ static double complex nu_eval(struct mx_cmp *c, const struct mx_node *x, const d
 	case MX_NEG:
 		/* -0i + 0.0 is +0i: csqrt(-1) must be i, not -i */
 		a = nu_eval(c, x->a, vals);
-		return CMPLX(-creal(a), -cimag(a) + 0.0);
+		return mx_complex(-creal(a), -cimag(a) + 0.0);
 	case MX_PCT: return nu_eval(c, x->a, vals) / (c->pct ? 100.0 : 1.0);
 	case MX_FACT:
 		a = nu_eval(c, x->a, vals);
