@@ -17,7 +17,7 @@
 #include <strings.h>
 
 /* Bump on any change that can alter a verdict (part of the rule-set hash). */
-#define ANSWER_CHECKER_VERSION "answer-2"
+#define ANSWER_CHECKER_VERSION "answer-3"
 
 /* Longest answer we try to understand; longer ones are a budget status. */
 #define ANSWER_MAX_LEN 4096
@@ -315,7 +315,52 @@ static int emit(const char *p, size_t n, struct buf *out)
 	return 0;
 }
 
-/* Extraction from one part: box, then phrase, then (if allowed) a number. */
+/* The last inline math span ($...$, \\(...\\), \\[...\\]) of the final 300
+ * bytes ("Therefore $x \\geq 5$ is the solution."): 0 and its inside, or -1. */
+static int last_math(const char *s, size_t n, const char **a, size_t *alen)
+{
+	size_t lo = n > 300 ? n - 300 : 0;
+	const char *base = s + lo, *open;
+	const char *paren = rfind(base, n - lo, "\\)", 0), *brack = rfind(base, n - lo, "\\]", 0);
+	const char *dol = rfind(base, n - lo, "$", 0), *best = paren;
+
+	if (brack && (!best || brack > best))
+		best = brack;
+	if (dol && (!best || dol > best)) {
+		/* a closing $ (not \$): its opening one, on the same line */
+		if (dol > s && dol[-1] == '\\')
+			return -1;
+		for (open = dol; open > base;) {
+			open--;
+			if (*open == '\n')
+				return -1;
+			if (*open == '$' && !(open > s && open[-1] == '\\'))
+				break;
+		}
+		if (*open != '$' || open == dol || dol - open < 2)
+			return -1;
+		/* "$24.00 + $5.00 (tip) = **$29.00**": dollars, not math */
+		if ((dol + 1 < s + n && isdigit((unsigned char)dol[1])) ||
+		    memmem(open, (size_t)(dol - open), "**", 2))
+			return -1;
+		*a = open + 1;
+		*alen = (size_t)(dol - open - 1);
+		trim(a, alen);
+		return *alen ? 0 : -1;
+	}
+	if (!best)
+		return -1;
+	open = rfind(base, (size_t)(best - base), best == paren ? "\\(" : "\\[", 0);
+	if (!open)
+		return -1;
+	*a = open + 2;
+	*alen = (size_t)(best - open - 2);
+	trim(a, alen);
+	return *alen ? 0 : -1;
+}
+
+/* Extraction from one part: box, then phrase, then the last inline math,
+ * then (if allowed) a number. */
 static int extract_part(const char *s, size_t n, int allow_number, struct buf *out)
 {
 	const char *a;
@@ -323,7 +368,7 @@ static int extract_part(const char *s, size_t n, int allow_number, struct buf *o
 
 	if (!s || !n)
 		return ANSWER_NO_ANSWER;
-	if (!last_box(s, n, &a, &l) || !phrase_answer(s, n, &a, &l) ||
+	if (!last_box(s, n, &a, &l) || !phrase_answer(s, n, &a, &l) || !last_math(s, n, &a, &l) ||
 	    (allow_number && !last_number(s, n, &a, &l))) {
 		emit(a, l, out);
 		return out->len ? 0 : ANSWER_NO_ANSWER;
@@ -699,7 +744,8 @@ int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
 	}
 	/* A sentence ("Tom could buy 11 more CDs") for a number: its only
 	 * number, else its only amount of money ("... cost \\$4 more than 2"). */
-	if (!*equal && !o->strict && memchr(p.data, MATHNORM_TEXT_OPEN, p.len) && mathexpr_is_number(ge)) {
+	if (!*equal && !o->strict && (!pe || memchr(p.data, MATHNORM_TEXT_OPEN, p.len)) &&
+	    mathexpr_is_number(ge)) {
 		struct buf t = BUF_INIT(256);
 		if (sentence_number(p.data, p.len, &t) == 0 || money_number(pred, plen, &t) == 0) {
 			mathexpr_free(pe);
