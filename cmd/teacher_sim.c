@@ -445,6 +445,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- options ------------------------------------------------------------------- */
 
+#define SIM_MHD_FLAGS (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME)
+
 enum { OPT_PORT = 1000, OPT_CONFIG, OPT_REPLAY, OPT_KEY_ENV, OPT_THREADS, OPT_CONN_TIMEOUT, OPT_SIM = 2000 };
 
 static int read_file(const char *path, struct buf *out, struct derr *e)
@@ -626,12 +628,11 @@ static int serve(int argc, char **argv)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
-		(uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &sin,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)conn_timeout, MHD_OPTION_CONNECTION_LIMIT, 8192U, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-		1024U, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	d = MHD_start_daemon(SIM_MHD_FLAGS, (uint16_t)port, NULL, NULL, on_request, NULL,
+			     MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conn_timeout,
+			     MHD_OPTION_CONNECTION_LIMIT, 8192U, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
 	if (!d) {
 		cli_error("cannot listen on 127.0.0.1:%" PRId64 " (port in use?)", port);
 		timer_stop();

@@ -1375,12 +1375,14 @@ static void render_stream(struct sim_reply *r, const struct trace *t, int place,
 		b,
 		",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}]}\n\n",
 		x->finish);
+	stream_event_end(&s);
 	if (include_usage) {
 		buf_puts(b, "data: ");
 		put_head(b, x, "chat.completion.chunk");
 		buf_puts(b, ",\"choices\":[],");
 		put_usage(b, x);
 		buf_puts(b, "}\n\n");
+		stream_event_end(&s);
 	}
 	buf_puts(b, "data: [DONE]\n\n");
 	stream_event_end(&s);
