@@ -207,7 +207,7 @@ static ssize_t pacer_read(void *cls, uint64_t pos, char *out, size_t max)
 	if (pos >= r->close_at)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	if (pos >= r->body.len)
-		return r->stream ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	while (p->seg + 1 < r->nseg && r->seg[p->seg].end <= pos)
 		p->seg++;
 	int64_t due = p->start_ns + r->seg[p->seg].due_ms * 1000000;
@@ -281,8 +281,10 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, struct conn *c)
 		p->start_ns = c->start_ns;
 		sim_reply_init(r); /* ownership moved to the pacer */
 		r = &p->reply;
-		resp = MHD_create_response_from_callback(r->stream ? MHD_SIZE_UNKNOWN : r->declared_len,
-							 16384, pacer_read, p, pacer_free);
+		/* A known length even for streams: an early close then ends the
+		 * connection at once, where a chunked one lingered until the
+		 * connection timeout with MHD_USE_TURBO. */
+		resp = MHD_create_response_from_callback(r->declared_len, 4096, pacer_read, p, pacer_free);
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	if (r->stream)
@@ -445,7 +447,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- options ------------------------------------------------------------------- */
 
-#define SIM_MHD_FLAGS (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME)
+#define SIM_MHD_FLAGS \
+	(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME)
 
 enum { OPT_PORT = 1000, OPT_CONFIG, OPT_REPLAY, OPT_KEY_ENV, OPT_THREADS, OPT_CONN_TIMEOUT, OPT_SIM = 2000 };
 
@@ -631,7 +634,8 @@ static int serve(int argc, char **argv)
 	d = MHD_start_daemon(SIM_MHD_FLAGS, (uint16_t)port, NULL, NULL, on_request, NULL,
 			     MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conn_timeout,
-			     MHD_OPTION_CONNECTION_LIMIT, 8192U, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
+			     MHD_OPTION_CONNECTION_LIMIT, 8192U, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			     (size_t)16384, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
 	if (!d) {
 		cli_error("cannot listen on 127.0.0.1:%" PRId64 " (port in use?)", port);

@@ -761,20 +761,39 @@ static int digits_of(int64_t v, int d[20])
 	return n;
 }
 
+/* Append v in decimal.  The traces and reply frames are built from many
+ * small numbers, and printf for each was a large share of a reply's cost. */
+static void put_i64(struct buf *b, int64_t v)
+{
+	char d[24];
+	int n = 0;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do {
+		d[sizeof(d) - 1 - n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		d[sizeof(d) - 1 - n++] = '-';
+	buf_append(b, d + sizeof(d) - n, (size_t)n);
+}
+
 static void trace_add(struct buf *r, int64_t a, int64_t b)
 {
 	int da[20], db[20], na = digits_of(a, da), nb = digits_of(b, db), n = na > nb ? na : nb, carry = 0;
 	for (int i = 0; i < n; i++) {
 		int x = i < na ? da[i] : 0, y = i < nb ? db[i] : 0, s = x + y + carry;
-		if (carry)
-			buf_printf(r, "%d. %d+%d+1=%d", i + 1, x, y, s);
-		else
-			buf_printf(r, "%d. %d+%d=%d", i + 1, x, y, s);
+		/* "2. 4+8+1=13: write 3, carry 1." */
+		put_i64(r, i + 1);
+		buf_puts(r, ". ");
+		put_i64(r, x);
+		buf_putc(r, '+');
+		put_i64(r, y);
+		buf_puts(r, carry ? "+1=" : "=");
+		put_i64(r, s);
+		buf_puts(r, ": write ");
 		carry = s >= 10;
-		if (carry && i + 1 < n)
-			buf_printf(r, ": write %d, carry 1.\n", s % 10);
-		else
-			buf_printf(r, ": write %d.\n", s);
+		put_i64(r, carry && i + 1 < n ? s % 10 : s);
+		buf_puts(r, carry && i + 1 < n ? ", carry 1.\n" : ".\n");
 	}
 }
 
@@ -873,9 +892,24 @@ static void trace_task(const struct task *k, int64_t ans, int wait, struct trace
 				   " fits.\n",
 				   k->a, k->b, ans);
 	}
-	buf_printf(r, "So %" PRId64 "%c%" PRId64 "=%" PRId64 ".", k->a, sym[k->kind], k->b, ans);
-	buf_printf(&t->answer, "%" PRId64 " %c %" PRId64 " = %" PRId64 "\n\n\\boxed{%" PRId64 "}", k->a,
-		   sym[k->kind], k->b, ans, ans);
+	/* "So 347+589=936." and "347 + 589 = 936\n\n\boxed{936}" */
+	buf_puts(r, "So ");
+	put_i64(r, k->a);
+	buf_putc(r, sym[k->kind]);
+	put_i64(r, k->b);
+	buf_putc(r, '=');
+	put_i64(r, ans);
+	buf_putc(r, '.');
+	put_i64(&t->answer, k->a);
+	buf_putc(&t->answer, ' ');
+	buf_putc(&t->answer, sym[k->kind]);
+	buf_putc(&t->answer, ' ');
+	put_i64(&t->answer, k->b);
+	buf_puts(&t->answer, " = ");
+	put_i64(&t->answer, ans);
+	buf_puts(&t->answer, "\n\n\\boxed{");
+	put_i64(&t->answer, ans);
+	buf_putc(&t->answer, '}');
 }
 
 /* Copy at most max bytes of s, cut at a UTF-8 boundary. */
@@ -1061,10 +1095,22 @@ static int noise_wrong_replay(struct buf *b)
 
 static void noise_pad(struct trace *t, size_t want)
 {
-	int k = 1;
-	while (t->reasoning.len < want &&
-	       !buf_printf(&t->reasoning, "\nCheck %d: the steps above are consistent with the question.", k))
-		k++;
+	static const char line[] = ": the steps above are consistent with the question.";
+	if (t->reasoning.len < want)
+		buf_grow(&t->reasoning, want - t->reasoning.len + 128);
+	/* snprintf per line was most of a padded reply's cost: count by hand */
+	char num[32] = "\nCheck ";
+	for (int k = 1; t->reasoning.len < want; k++) {
+		char d[12];
+		int nd = 0, len = 7;
+		for (int v = k; v; v /= 10)
+			d[nd++] = (char)('0' + v % 10);
+		while (nd)
+			num[len++] = d[--nd];
+		if (buf_append(&t->reasoning, num, (size_t)len) ||
+		    buf_append(&t->reasoning, line, sizeof(line) - 1))
+			break;
+	}
 }
 
 /* ---- requests ----------------------------------------------------------------- */
@@ -1172,6 +1218,71 @@ out:
 	return rc;
 }
 
+/* ---- fast JSON strings ---------------------------------------------------------- */
+
+/* Append s as a JSON string literal.  Same output as json_append_str, but
+ * it skips over plain runs eight bytes at a time: replies are mostly text
+ * that needs no escaping, and this is the hot path of the benchmark. */
+static int put_json_chars(struct buf *b, const char *s, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	size_t run = 0, i = 0;
+
+	while (i < n) {
+		if (i + 8 <= n) {
+			uint64_t w, q, bs;
+			memcpy(&w, s + i, 8);
+			q = w ^ (ones * '"');
+			bs = w ^ (ones * '\\');
+			/* a byte < 0x20, a '"' or a '\\' somewhere in the word? */
+			uint64_t hit =
+				(((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high;
+			if (!hit) {
+				i += 8;
+				continue;
+			}
+			/* The lowest flagged byte is exact (false hits only come after a
+			 * true one); jump straight to it. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			i += (size_t)__builtin_ctzll(hit) / 8;
+#endif
+		}
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			i++;
+			continue;
+		}
+		char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+		size_t elen = 2;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hx[c >> 4];
+			esc[5] = hx[c & 15];
+			elen = 6;
+		}
+		if (buf_append(b, s + run, i - run) || buf_append(b, esc, elen))
+			return DERR_LIMIT;
+		run = ++i;
+	}
+	return buf_append(b, s + run, n - run) ? DERR_LIMIT : 0;
+}
+
+static int put_json_str(struct buf *b, const char *s, size_t n)
+{
+	if (buf_putc(b, '"') || put_json_chars(b, s, n) || buf_putc(b, '"'))
+		return DERR_LIMIT;
+	return 0;
+}
+
 /* ---- replies ------------------------------------------------------------------ */
 
 void sim_reply_init(struct sim_reply *r)
@@ -1218,12 +1329,12 @@ void sim_reply_error(struct sim_reply *r, int status, const char *type, const ch
 	r->status = status;
 	r->content_type = "application/json";
 	buf_puts(&r->body, "{\"error\":{\"message\":");
-	json_append_str(&r->body, msg, strlen(msg));
+	put_json_str(&r->body, msg, strlen(msg));
 	buf_puts(&r->body, ",\"type\":");
-	json_append_str(&r->body, type, strlen(type));
+	put_json_str(&r->body, type, strlen(type));
 	buf_puts(&r->body, ",\"param\":null,\"code\":");
 	if (code)
-		json_append_str(&r->body, code, strlen(code));
+		put_json_str(&r->body, code, strlen(code));
 	else
 		buf_puts(&r->body, "null");
 	buf_puts(&r->body, "}}");
@@ -1270,35 +1381,56 @@ struct render {
 
 static void put_usage(struct buf *b, const struct render *x)
 {
-	buf_printf(b,
-		   "\"usage\":{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
-		   ",\"total_tokens\":%" PRId64 "}",
-		   x->prompt_tokens, x->completion_tokens, x->prompt_tokens + x->completion_tokens);
+	buf_puts(b, "\"usage\":{\"prompt_tokens\":");
+	put_i64(b, x->prompt_tokens);
+	buf_puts(b, ",\"completion_tokens\":");
+	put_i64(b, x->completion_tokens);
+	buf_puts(b, ",\"total_tokens\":");
+	put_i64(b, x->prompt_tokens + x->completion_tokens);
+	buf_putc(b, '}');
 }
 
 static void put_head(struct buf *b, const struct render *x, const char *object)
 {
-	buf_printf(b, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%ld,\"model\":", x->id, object, CREATED);
-	json_append_str(b, x->model, strlen(x->model));
+	buf_puts(b, "{\"id\":\"");
+	buf_puts(b, x->id);
+	buf_puts(b, "\",\"object\":\"");
+	buf_puts(b, object);
+	buf_puts(b, "\",\"created\":");
+	put_i64(b, CREATED);
+	buf_puts(b, ",\"model\":");
+	put_json_str(b, x->model, strlen(x->model));
 }
 
 static void render_whole(struct sim_reply *r, const struct trace *t, int place, const struct render *x)
 {
-	struct buf content = BUF_INIT(TEXT_MAX);
 	const char *field = reasoning_field(t, place);
+	struct buf *b = &r->body;
 
-	placement_content(t, place, &content);
-	put_head(&r->body, x, "chat.completion");
-	buf_puts(&r->body, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-	json_append_str(&r->body, buf_str(&content), content.len);
-	if (field) {
-		buf_printf(&r->body, ",\"%s\":", field);
-		json_append_str(&r->body, buf_str(&t->reasoning), t->reasoning.len);
+	/* room for everything at once: the text plus its escapes and the frame */
+	buf_grow(b, (t->reasoning.len + t->answer.len) * 9 / 8 + 512);
+	put_head(b, x, "chat.completion");
+	buf_puts(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+	/* the content of placement_content(), escaped piece by piece, no copy */
+	if (!t->has_reasoning || field) {
+		put_json_chars(b, buf_str(&t->answer), t->answer.len);
+	} else {
+		if (place == SIM_PLACE_INLINE)
+			buf_puts(b, "<think>\\n");
+		put_json_chars(b, buf_str(&t->reasoning), t->reasoning.len);
+		if (!t->open) {
+			buf_puts(b, "\\n</think>\\n\\n");
+			put_json_chars(b, buf_str(&t->answer), t->answer.len);
+		}
 	}
-	buf_printf(&r->body, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],", x->finish);
-	put_usage(&r->body, x);
-	buf_puts(&r->body, "}");
-	buf_release(&content);
+	buf_putc(b, '"');
+	if (field) {
+		buf_printf(b, ",\"%s\":", field);
+		put_json_str(b, buf_str(&t->reasoning), t->reasoning.len);
+	}
+	buf_printf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],", x->finish);
+	put_usage(b, x);
+	buf_puts(b, "}");
 }
 
 /* SSE events, one segment each, paced by the latency model. */
@@ -1330,7 +1462,7 @@ static void stream_delta(struct stream_out *s, const char *field, const char *te
 	buf_puts(b, "data: ");
 	put_head(b, s->x, "chat.completion.chunk");
 	buf_printf(b, ",\"choices\":[{\"index\":0,\"delta\":{\"%s\":", field);
-	json_append_str(b, text, n);
+	put_json_str(b, text, n);
 	buf_puts(b, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
 	s->text_sent += n;
 	stream_event_end(s);
@@ -1581,7 +1713,7 @@ void sim_models_json(const struct sim_config *c, struct buf *out)
 	buf_puts(out, "{\"object\":\"list\",\"data\":[");
 	for (int i = 0; i < c->nmodels; i++) {
 		buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
-		json_append_str(out, c->models[i], strlen(c->models[i]));
+		put_json_str(out, c->models[i], strlen(c->models[i]));
 		buf_printf(out, ",\"object\":\"model\",\"created\":%ld,\"owned_by\":\"distill\"}", CREATED);
 	}
 	buf_puts(out, "]}");
