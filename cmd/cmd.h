@@ -7,6 +7,8 @@
 #define DISTILL_CMD_H
 
 int cmd_init(int argc, char **argv);
+int cmd_check_answer(int argc, char **argv);
+int cmd_reextract(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
 #endif

@@ -18,6 +18,8 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
+	{"check-answer", cmd_check_answer, "judge answers against gold ones (JSON lines in and out)"},
+	{"reextract", cmd_reextract, "re-extract clean references from the stored raw ones"},
 	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 };
 
