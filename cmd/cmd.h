@@ -7,5 +7,9 @@
 #define DISTILL_CMD_H
 
 int cmd_init(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
 
 #endif

@@ -18,6 +18,10 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
+	{"ingest", cmd_ingest, "read prompt files into the database and queue jobs"},
+	{"status", cmd_status, "counts: prompts, jobs, traces, acceptance, dedup, exports, cost"},
+	{"check", cmd_check, "integrity check and queue invariants"},
+	{"backup", cmd_backup, "online copy of the database, safe while workers write"},
 };
 
 static void usage(FILE *f)
