@@ -22,6 +22,7 @@ static const struct command {
 	{"status", cmd_status, "counts: prompts, jobs, traces, acceptance, dedup, exports, cost"},
 	{"check", cmd_check, "integrity check and queue invariants"},
 	{"backup", cmd_backup, "online copy of the database, safe while workers write"},
+	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 };
 
 static void usage(FILE *f)
