@@ -25,8 +25,10 @@ static const char SQL_PROFILE_ADD[] = "INSERT INTO profiles(name, created_at) VA
 				      "ON CONFLICT(name) DO NOTHING";
 static const char SQL_PROFILE_ID[] = "SELECT id FROM profiles WHERE name = ?1";
 static const char SQL_PROMPT_FIND[] = "SELECT id, reference, reference_conflict FROM prompts WHERE hash = ?1";
+/* Insert first: a new prompt (the common case) costs one statement. */
 static const char SQL_PROMPT_ADD[] = "INSERT INTO prompts(hash, norm_version, text, reference, domain, meta, "
-				     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+				     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+				     "ON CONFLICT(hash) DO NOTHING RETURNING id";
 static const char SQL_PROMPT_SET_REF[] =
 	"UPDATE prompts SET reference = ?2 WHERE id = ?1 AND reference IS NULL";
 static const char SQL_PROMPT_CONFLICT[] = "UPDATE prompts SET reference_conflict = 1 WHERE id = ?1";
@@ -38,6 +40,15 @@ static const char SQL_FILE_ADD[] = "INSERT INTO ingested_files(sha256, path, sou
 				   "rejected, ingested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
 				   "ON CONFLICT(sha256) DO NOTHING";
 static const char SQL_FILE_KNOWN[] = "SELECT 1 FROM ingested_files WHERE sha256 = ?1";
+/* Prompt hashes are random keys: the unique index is written all over, so a
+ * page cache that holds it (64 MB, bounded) saves rereading and rewriting
+ * pages at every batch. */
+static const char SQL_CACHE[] = "PRAGMA cache_size = -262144";
+/* Ingest writes only ids it has just read or created, so the foreign-key
+ * probes (three per record) are switched off for its connection while it
+ * runs and back on in ingest_free; `distill check` verifies the links. */
+static const char SQL_FK_OFF[] = "PRAGMA foreign_keys = OFF";
+static const char SQL_FK_ON[] = "PRAGMA foreign_keys = ON";
 
 /* Record fields that name an item of its source (HumanEval task_id, MATH unique_id). */
 static const char *const source_id_fields[] = {"id", "task_id", "unique_id", "problem_id", "idx"};
@@ -127,7 +138,11 @@ int ingest_open(struct ingest **out, struct db *db, const struct ingest_options 
 	buf_init(&in->meta, in->o.max_record * 2 + 64);
 	answer_options_default(&in->aopt);
 
-	rc = db_prepare(db, SQL_PROFILE_ADD, &st, e);
+	rc = db_exec(db, SQL_CACHE, e);
+	if (!rc)
+		rc = db_exec(db, SQL_FK_OFF, e);
+	if (!rc)
+		rc = db_prepare(db, SQL_PROFILE_ADD, &st, e);
 	if (!rc) {
 		db_bind_text(st, 1, in->o.profile, -1);
 		db_bind_int64(st, 2, now_ms());
@@ -163,6 +178,7 @@ void ingest_free(struct ingest *in)
 		return;
 	if (in->in_tx)
 		db_rollback(in->db);
+	db_exec(in->db, SQL_FK_ON, NULL);
 	buf_release(&in->norm);
 	buf_release(&in->clean);
 	buf_release(&in->meta);
@@ -278,38 +294,40 @@ static int add_occurrence(struct ingest *in, const char *text, const char *raw, 
 
 	if ((rc = tx_begin(in, e)))
 		return rc;
-	if ((rc = db_prepare_cached(in->db, SQL_PROMPT_FIND, &st, e)))
+	if (!domain)
+		domain = in->o.domain ? in->o.domain : ingest_domain(source, clean, has_code);
+	if ((rc = db_prepare_cached(in->db, SQL_PROMPT_ADD, &st, e)))
 		return rc;
 	db_bind_text(st, 1, hash, 32);
+	db_bind_int64(st, 2, TEXT_NORM_VERSION);
+	db_bind_text(st, 3, text, -1);
+	db_bind_text(st, 4, clean, -1);
+	db_bind_text(st, 5, domain, -1);
+	db_bind_text(st, 6, record_meta(in, obj, text, raw), -1);
+	db_bind_int64(st, 7, now);
 	rc = db_step(st, e);
-	if (rc == 1) {
-		found = 1;
+	if (rc == 1)
 		id = db_col_int64(st, 0);
-		if (!db_col_isnull(st, 1))
-			stored = xstrdup(db_col_text(st, 1));
-		conflict = (int)db_col_int64(st, 2);
-	}
 	db_reset(st);
 	if (rc < 0)
 		return rc;
-
-	if (!found) {
-		if (!domain)
-			domain = in->o.domain ? in->o.domain : ingest_domain(source, clean, has_code);
-		if ((rc = db_prepare_cached(in->db, SQL_PROMPT_ADD, &st, e)))
+	if (rc == 0) { /* known prompt */
+		if ((rc = db_prepare_cached(in->db, SQL_PROMPT_FIND, &st, e)))
 			return rc;
 		db_bind_text(st, 1, hash, 32);
-		db_bind_int64(st, 2, TEXT_NORM_VERSION);
-		db_bind_text(st, 3, text, -1);
-		db_bind_text(st, 4, clean, -1);
-		db_bind_text(st, 5, domain, -1);
-		db_bind_text(st, 6, record_meta(in, obj, text, raw), -1);
-		db_bind_int64(st, 7, now);
 		rc = db_step(st, e);
+		if (rc == 1) {
+			found = 1;
+			id = db_col_int64(st, 0);
+			if (!db_col_isnull(st, 1))
+				stored = xstrdup(db_col_text(st, 1));
+			conflict = (int)db_col_int64(st, 2);
+		}
 		db_reset(st);
 		if (rc < 0)
 			return rc;
-		id = db_last_rowid(in->db);
+		if (!found)
+			return derr_set(e, DERR_DB, "prompt %s vanished", hash);
 	}
 
 	if ((rc = db_prepare_cached(in->db, SQL_SOURCE_ADD, &st, e)))

@@ -42,7 +42,7 @@ struct ingest_options {
 };
 
 #define INGEST_MAX_RECORD (16u << 20)
-#define INGEST_BATCH_ROWS 10000
+#define INGEST_BATCH_ROWS 100000
 
 /* Counts since ingest_open (all files). */
 struct ingest_report {
