@@ -108,11 +108,10 @@ static void print_text(const char *path, const struct status *s)
 	       (long long)s->reference_conflicts);
 	print_counts("by source", s->by_source, s->nsource);
 	print_counts("by domain", s->by_domain, s->ndomain);
-	printf("jobs: %lld:", (long long)s->jobs_total);
+	printf("jobs: %lld (", (long long)s->jobs_total);
 	for (int i = 0; i < QS_COUNT; i++)
-		printf("%s %s %lld", i ? "," : "", queue_state_name((enum queue_state)i),
-		       (long long)s->jobs[i]);
-	printf("\ntraces: %lld\n", (long long)s->traces);
+		printf("%s%s %lld", i ? ", " : "", queue_state_name((enum queue_state)i), (long long)s->jobs[i]);
+	printf(")\ntraces: %lld\n", (long long)s->traces);
 	if (!s->ruleset[0]) {
 		printf("filter: not run (no current rule set)\n");
 	} else {

@@ -90,6 +90,7 @@ static int tx_commit(struct ingest *in, struct derr *e)
 		return 0;
 	rc = db_commit(in->db, e);
 	if (rc) {
+		derr_wrap(e, "%s: commit", db_path(in->db));
 		db_rollback(in->db);
 		in->in_tx = 0;
 		return rc;
