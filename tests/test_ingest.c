@@ -338,6 +338,64 @@ static void test_full_disk(void)
 	db_close(db);
 }
 
+/* A read-only directory: the ingest fails with one clear error and the
+ * database is unchanged.  Root ignores permissions, so as root the check
+ * runs in a child that has dropped to an unprivileged user. */
+static void test_readonly(void)
+{
+	char rodir[300], path[320], cmd[2000];
+	const char *input = write_file("ro.jsonl", "{\"question\": \"read-only?\"}\n");
+	struct db *db;
+	int status = 0;
+	pid_t pid;
+
+	snprintf(rodir, sizeof(rodir), "%s/ro", dir);
+	snprintf(path, sizeof(path), "%s/t.db", rodir);
+	snprintf(cmd, sizeof(cmd), "mkdir '%s'", rodir);
+	T_EQ_INT(system(cmd), 0);
+	db = fresh_db("ro/t.db");
+	db_close(db);
+	/* A clean close leaves no -wal/-shm; the directory and file become read-only. */
+	snprintf(cmd, sizeof(cmd), "chmod 755 '%s' && chmod 644 '%s' '%s' && chmod 555 '%s'", dir, path,
+		 input, rodir);
+	T_EQ_INT(system(cmd), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct db *cdb = NULL;
+		struct ingest *in = NULL;
+		struct ingest_options o = {.samples = 1};
+		struct derr e = {0};
+		int rc;
+		if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+			_exit(9);
+		rc = db_open(&cdb, path, 0, &e);
+		if (!rc) {
+			rc = ingest_open(&in, cdb, &o, &e);
+			if (!rc)
+				rc = ingest_file(in, input, &e);
+			if (!rc)
+				rc = ingest_finish(in, &e);
+			ingest_free(in);
+			db_close(cdb);
+		}
+		if (rc == 0)
+			_exit(1);
+		fprintf(stderr, "read-only: %s\n", e.msg);
+		_exit(rc == DERR_READONLY || rc == DERR_IO ? 0 : 2);
+	}
+	waitpid(pid, &status, 0);
+	T_TRUE(WIFEXITED(status));
+	T_EQ_INT(WEXITSTATUS(status), 0);
+	snprintf(cmd, sizeof(cmd), "chmod 755 '%s'", rodir);
+	T_EQ_INT(system(cmd), 0);
+	struct derr e = {0};
+	T_OK(db_open(&db, path, 0, &e), &e);
+	if (db) {
+		T_EQ_INT(q(db, "SELECT COUNT(*) FROM prompts"), 0);
+		db_close(db);
+	}
+}
+
 /* Every prompt file of ../shared/data ingests with no manual step. */
 static int test_shared(void)
 {
@@ -395,6 +453,7 @@ int main(void)
 	test_basic();
 	test_strict_and_options();
 	test_full_disk();
+	test_readonly();
 	if (!test_shared())
 		printf("note: ../shared/data absent, real-data checks skipped\n");
 	char cmd[600];
