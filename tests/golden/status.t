@@ -39,3 +39,6 @@ $ distill status --db missing.db
 ~ no such database
 $ distill status --db t.db extra
 ? 2
+# The example audit queries run against such a database.
+$ sqlite3 -bail t.db < $SRC/examples/audit.sql > audit.out && grep -c . audit.out >/dev/null && echo fine
+> fine
