@@ -7,5 +7,8 @@
 #define DISTILL_CMD_H
 
 int cmd_init(int argc, char **argv);
+int cmd_work(int argc, char **argv);
+int cmd_requeue(int argc, char **argv);
+int cmd_import_traces(int argc, char **argv);
 
 #endif

@@ -18,6 +18,9 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
+	{"work", cmd_work, "ask the teacher for every runnable job and record the traces"},
+	{"requeue", cmd_requeue, "put dead or failed jobs back in the queue"},
+	{"import-traces", cmd_import_traces, "record existing traces as done jobs"},
 };
 
 static void usage(FILE *f)
