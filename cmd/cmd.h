@@ -9,6 +9,6 @@
 int cmd_init(int argc, char **argv);
 int cmd_work(int argc, char **argv);
 int cmd_requeue(int argc, char **argv);
-int cmd_import_traces(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -20,7 +20,7 @@ static const struct command {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
 	{"work", cmd_work, "ask the teacher for every runnable job and record the traces"},
 	{"requeue", cmd_requeue, "put dead or failed jobs back in the queue"},
-	{"import-traces", cmd_import_traces, "record existing traces as done jobs"},
+	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 };
 
 static void usage(FILE *f)
