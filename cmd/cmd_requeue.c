@@ -70,7 +70,8 @@ int cmd_requeue(int argc, char **argv)
 		case OPT_ERROR: code = optarg; break;
 		case OPT_SINCE:
 			if (parse_since(optarg, &since))
-				return cli_usage_error("requeue", "--since wants a duration (2h) or a date (2026-01-31)");
+				return cli_usage_error(
+					"requeue", "--since wants a duration (2h) or a date (2026-01-31)");
 			break;
 		case 'D': dbpath = optarg; break;
 		case 'h': fputs(requeue_usage, stdout); return EXIT_OK;
