@@ -21,15 +21,19 @@ struct http_client {
 	int inflight;
 };
 
+static struct curl_slist *slist_add(struct curl_slist *l, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(l, line);
+	if (!n)
+		abort(); /* only fails on out-of-memory */
+	return n;
+}
+
 struct http_headers *http_headers_new(const char *const *lines, int n)
 {
 	struct http_headers *h = xcalloc(1, sizeof(*h));
-	for (int i = 0; i < n; i++) {
-		struct curl_slist *l = curl_slist_append(h->list, lines[i]);
-		if (!l)
-			abort(); /* only fails on out-of-memory */
-		h->list = l;
-	}
+	for (int i = 0; i < n; i++)
+		h->list = slist_add(h->list, lines[i]);
 	return h;
 }
 
@@ -97,6 +101,8 @@ void http_client_free(struct http_client *c)
 		curl_multi_remove_handle(c->multi, r->easy_);
 		curl_easy_cleanup(r->easy_);
 		r->easy_ = NULL;
+		curl_slist_free_all(r->slist_);
+		r->slist_ = NULL;
 		unlink_req(c, r);
 	}
 	for (int i = 0; i < c->npool; i++)
@@ -216,7 +222,18 @@ int http_add(struct http_client *c, struct http_req *r, struct derr *e)
 	curl_easy_setopt(easy, CURLOPT_POST, 1L);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r->post);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->post_len);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r->headers ? r->headers->list : NULL);
+	r->slist_ = NULL;
+	if (r->extra_header) {
+		/* Per-request header: a private copy of the shared list plus one line. */
+		struct curl_slist *l = NULL;
+		for (struct curl_slist *s = r->headers ? r->headers->list : NULL; s; s = s->next)
+			l = slist_add(l, s->data);
+		r->slist_ = slist_add(l, r->extra_header);
+	}
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER,
+			 r->slist_    ? r->slist_
+			 : r->headers ? r->headers->list
+				      : NULL);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -250,6 +267,8 @@ static void finish_req(struct http_client *c, struct http_req *r)
 	curl_multi_remove_handle(c->multi, r->easy_);
 	put_easy(c, r->easy_);
 	r->easy_ = NULL;
+	curl_slist_free_all(r->slist_);
+	r->slist_ = NULL;
 	unlink_req(c, r);
 	r->ms = (mono_ns() - r->start_ns_) / 1000000;
 }

@@ -29,6 +29,7 @@ struct http_req {
 	/* Set by the caller; must stay valid until the request completes. */
 	const char *url;
 	const struct http_headers *headers; /* may be NULL */
+	const char *extra_header;	    /* one more "Name: value" line; may be NULL */
 	const char *post;		    /* POST body */
 	size_t post_len;
 	int64_t connect_timeout_ms; /* 0: libcurl's default */
@@ -51,6 +52,7 @@ struct http_req {
 
 	/* Private to the client. */
 	void *easy_;
+	void *slist_;
 	int64_t start_ns_, last_ns_;
 	int too_big_, stalled_, cb_err_, status_seen_;
 	struct http_req *next_, *prev_;

@@ -49,6 +49,10 @@ static int check_keys(const cJSON *obj, const char *const *allowed, size_t n, co
 				break;
 		if (i == n)
 			return derr_set(e, DERR_CONFIG, "unknown key \"%s\" in %s", it->string, where);
+		for (const cJSON *o = obj->child; o != it; o = o->next)
+			if (!strcmp(o->string, it->string))
+				return derr_set(e, DERR_CONFIG, "key \"%s\" appears twice in %s", it->string,
+						where);
 	}
 	return 0;
 }

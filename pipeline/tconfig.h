@@ -18,8 +18,8 @@ struct db;
 
 /* Where the embedded default config points when neither --teacher nor
  * $DISTILL_TEACHER_URL says otherwise: the simulator's default address. */
-#define TCONFIG_SIM_URL "http://127.0.0.1:8089/v1"
-#define TCONFIG_SIM_MODEL "distill-sim-r1"
+#define TCONFIG_SIM_URL "http://127.0.0.1:8000/v1"
+#define TCONFIG_SIM_MODEL "distill-sim"
 
 struct tconfig_endpoint {
 	char *name, *base_url, *model;

@@ -58,6 +58,7 @@ struct wreq {
 	struct http_req http;
 	struct teacher_sse sse;
 	struct buf post;
+	char attempt_hdr[48];
 	struct wjob job;
 	int ep;
 	int stream;
@@ -72,6 +73,7 @@ struct wres {
 	char code[32];
 	char msg[320];
 	char request_id[96];
+	int last_attempt; /* a retry that the queue will turn dead */
 	struct queue_trace trace;
 };
 
@@ -310,27 +312,34 @@ static int over(int64_t limit, int64_t v)
 	return limit >= 0 && v > limit;
 }
 
-/* Reserve a request's worst case against the budget; 0 when it fits. */
+/* Reserve a request's worst case against the budget: 0 when it fits; 1 when
+ * it would fit once requests in flight end (wait); -1 when it cannot fit
+ * even with nothing in flight (the budget is reached: stop dispatching). */
 static int budget_reserve(struct worker *w, int64_t tokens, int64_t cost)
 {
 	const struct tconfig *c = w->cfg;
 	struct worker_shared *sh = w->sh;
-	int64_t t, k;
+	int64_t t, k, ut, uk;
 
 	if (c->max_tokens_run < 0 && c->max_tokens_total < 0 && c->max_cost_run < 0 && c->max_cost_total < 0)
 		return 0;
 	t = __atomic_add_fetch(&sh->tokens_reserved, tokens, __ATOMIC_SEQ_CST);
 	k = __atomic_add_fetch(&sh->cost_reserved, cost, __ATOMIC_SEQ_CST);
-	t += a_load(&sh->tokens_used);
-	k += a_load(&sh->cost_used);
-	if (over(c->max_tokens_run, t) || over(c->max_tokens_total, t + sh->spent_tokens_before) ||
-	    over(c->max_cost_run, k) || over(c->max_cost_total, k + sh->spent_cost_before)) {
-		a_add(&sh->tokens_reserved, -tokens);
-		a_add(&sh->cost_reserved, -cost);
+	ut = a_load(&sh->tokens_used);
+	uk = a_load(&sh->cost_used);
+	if (!over(c->max_tokens_run, t + ut) &&
+	    !over(c->max_tokens_total, t + ut + sh->spent_tokens_before) && !over(c->max_cost_run, k + uk) &&
+	    !over(c->max_cost_total, k + uk + sh->spent_cost_before))
+		return 0;
+	a_add(&sh->tokens_reserved, -tokens);
+	a_add(&sh->cost_reserved, -cost);
+	if (over(c->max_tokens_run, tokens + ut) ||
+	    over(c->max_tokens_total, tokens + ut + sh->spent_tokens_before) ||
+	    over(c->max_cost_run, cost + uk) || over(c->max_cost_total, cost + uk + sh->spent_cost_before)) {
 		__atomic_store_n(&sh->budget_hit, 1, __ATOMIC_SEQ_CST);
 		return -1;
 	}
-	return 0;
+	return 1;
 }
 
 static int64_t cost_micro(const struct tconfig_endpoint *ep, int64_t in, int64_t out)
@@ -434,6 +443,9 @@ static int start_request(struct worker *w, struct wjob *j, int epi, int64_t res_
 	}
 	r->http.url = ep->url;
 	r->http.headers = ep->hdr;
+	/* The attempt number lets a server (the simulator) draw faults per attempt. */
+	snprintf(r->attempt_hdr, sizeof(r->attempt_hdr), "X-Distill-Attempt: %d", r->job.job.attempts + 1);
+	r->http.extra_header = r->attempt_hdr;
 	r->http.post = r->post.data;
 	r->http.post_len = r->post.len;
 	r->http.connect_timeout_ms = w->cfg->connect_ms;
@@ -485,7 +497,10 @@ static int dispatch(struct worker *w, int64_t now, struct derr *e)
 			break;
 		tokens = p->max_tokens > 0 ? p->max_tokens : 32768;
 		cost = cost_micro(w->eps[epi].cfg, (int64_t)(strlen(j->job.prompt) / 3 + 64), tokens);
-		if (budget_reserve(w, tokens, cost)) {
+		rc = budget_reserve(w, tokens, cost);
+		if (rc > 0)
+			break; /* fits once requests in flight end */
+		if (rc < 0) {
 			w->budget_stop = 1;
 			log_info("budget reached: no more requests are sent");
 			break;
@@ -515,7 +530,7 @@ static int flush(struct worker *w, struct derr *e)
 				a_add(&w->st->stale, 1);
 			else if (q->outcome == QUEUE_DONE)
 				a_add(&w->st->done, 1);
-			else if (q->outcome == QUEUE_DEAD)
+			else if (q->outcome == QUEUE_DEAD || (q->outcome == QUEUE_RETRY && x->last_attempt))
 				a_add(&w->st->dead, 1);
 		}
 		teacher_response_release(&x->resp);
@@ -732,8 +747,9 @@ static int complete(struct worker *w, struct wreq *r, int64_t now, struct derr *
 		else
 			q->outcome = QUEUE_RETRY;
 		q->retry_after_ms = h->retry_after_ms > 0 ? h->retry_after_ms : 0;
-		if (q->outcome == QUEUE_RETRY && r->job.job.attempts + 1 >= w->cfg->max_attempts)
-			q->outcome = QUEUE_RETRY; /* the queue turns it dead at max_attempts */
+		/* The queue turns a retry dead at max_attempts; count it as such. */
+		x->last_attempt =
+			q->outcome == QUEUE_RETRY && r->job.job.attempts + 1 >= w->cfg->max_attempts;
 	}
 	w->nres++;
 

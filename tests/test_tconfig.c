@@ -32,6 +32,9 @@ static const struct {
 	 "v1\",\"model\":\"m\"}],\"budget\":{\"max_cost_usd\":{\"daily\":1}}}",
 	 "\"daily\" in budget.max_cost_usd"},
 	{"{\"endpoints\":[{\"base_url\":\"http://x/v1\",\"model\":\"m\",\"stream\":\"yes\"}]}", "stream"},
+	{"{\"endpoints\":[{\"base_url\":\"http://x/"
+	 "v1\",\"model\":\"m\"}],\"max_attempts\":2,\"max_attempts\":3}",
+	 "appears twice"},
 };
 
 static void test_bad(void)
