@@ -278,7 +278,8 @@ int cmd_work(int argc, char **argv)
 		goto out;
 	}
 	worker_shared_init(sh, (int)procs, max_jobs);
-	if (worker_spent(db, &sh->spent_tokens_before, &sh->spent_cost_before, &e)) {
+	if (worker_spent(db, &sh->spent_tokens_before, &sh->spent_cost_before, &e) ||
+	    worker_note_budget(db, &cfg, &e)) {
 		cli_fail(&e);
 		db_close(db);
 		exit_code = EXIT_ERROR;

@@ -33,6 +33,9 @@ static const char SQL_SPENT[] =
 	"SELECT COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_micro_usd), 0) "
 	"FROM attempts WHERE imported = 0";
 
+static const char SQL_NOTE_BUDGET[] = "INSERT INTO meta(key, value) VALUES ('budget_total_micro_usd', ?1) "
+				      "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
 struct wendpoint {
 	const struct tconfig_endpoint *cfg;
 	const char *key;
@@ -130,6 +133,24 @@ int worker_spent(struct db *db, int64_t *tokens, int64_t *cost, struct derr *e)
 		*tokens = db_col_int64(st, 0);
 		*cost = db_col_int64(st, 1);
 		rc = 0;
+	}
+	db_finalize(st);
+	return rc < 0 ? rc : 0;
+}
+
+int worker_note_budget(struct db *db, const struct tconfig *cfg, struct derr *e)
+{
+	struct db_stmt *st = NULL;
+	char v[32];
+	int rc;
+
+	if (cfg->max_cost_total < 0)
+		return 0;
+	snprintf(v, sizeof(v), "%lld", (long long)cfg->max_cost_total);
+	rc = db_prepare(db, SQL_NOTE_BUDGET, &st, e);
+	if (!rc) {
+		db_bind_text(st, 1, v, -1);
+		rc = db_step(st, e);
 	}
 	db_finalize(st);
 	return rc < 0 ? rc : 0;

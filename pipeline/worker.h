@@ -81,6 +81,10 @@ void worker_shared_init(struct worker_shared *sh, int nprocs, int64_t max_jobs);
  * attempts: the past of the `total` budget. */
 int worker_spent(struct db *db, int64_t *tokens, int64_t *cost_micro, struct derr *e);
 
+/* Record the total cost budget in meta (budget_total_micro_usd) for the
+ * report, when cfg has one. */
+int worker_note_budget(struct db *db, const struct tconfig *cfg, struct derr *e);
+
 /* Run the loop on db (opened by this process) until one of enum
  * worker_end; *end says which.  On DERR_PAUSED (every endpoint paused) e
  * says why for each endpoint.  Leases still held are returned on every exit
