@@ -316,8 +316,13 @@ int cmd_work(int argc, char **argv)
 			break;
 		}
 		if (pid == 0) {
+			int code;
 			o.proc = i;
-			_exit(run_child(dbpath, &o));
+			code = run_child(dbpath, &o);
+			free(profile_ids);
+			free(keys);
+			tconfig_release(&cfg);
+			exit(code); /* not _exit: leak checkers look at the workers too */
 		}
 		children[nchildren++] = pid;
 	}

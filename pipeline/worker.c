@@ -604,6 +604,9 @@ static int complete(struct worker *w, struct wreq *r, int64_t now, struct derr *
 		if (r->stream) {
 			rc = teacher_sse_finish(&r->sse, &sse_json, &pe);
 			raw = &sse_json;
+			/* Neither [DONE] nor a finish_reason: the stream was cut short. */
+			if (!rc && !r->sse.done && !r->sse.finish_reason)
+				rc = derr_set(&pe, DERR_TEACHER_MALFORMED, "the stream ended before its end");
 		}
 		if (!rc)
 			rc = teacher_parse_response(buf_str(raw), raw->len, &x->resp, &pe);
@@ -1037,7 +1040,7 @@ int worker_run(struct db *db, const struct worker_opts *o, enum worker_end *end,
 				}
 			}
 		}
-		wait = w.inflight ? 20 : 50;
+		wait = w.inflight ? 100 : 50;
 		if (w.nres && now - w.first_res_ms + wait > o->batch_ms)
 			wait = (int)(o->batch_ms - (now - w.first_res_ms));
 		if (wait < 0)

@@ -639,6 +639,55 @@ static void test_api_key(void)
 	sim_stop(&s);
 }
 
+/* Several endpoints: spread by weight; a dead one is paused while the others
+ * carry on; a rate limit holds. */
+static void test_endpoints(void)
+{
+	struct paths p;
+	struct sim s = sim_start(NULL), dead = sim_start(NULL);
+	const char *args[] = {"--db",	       p.db, "--teacher",     p.cfg, "--procs", "1",
+			      "--concurrency", "8",  "--until-empty", NULL};
+	int dead_port = dead.port;
+	FILE *f;
+
+	sim_stop(&dead);
+	paths_new(&p, "endpoints");
+	seed_db(p.db, 80, 1);
+	f = fopen(p.cfg, "w");
+	fprintf(f,
+		"{\"endpoints\":[{\"name\":\"a\",\"base_url\":\"http://127.0.0.1:%d/"
+		"v1\",\"model\":\"distill-sim\","
+		"\"weight\":3},{\"name\":\"b\",\"base_url\":\"http://127.0.0.1:%d/"
+		"v1\",\"model\":\"distill-sim\"},"
+		"{\"name\":\"down\",\"base_url\":\"http://127.0.0.1:%d/v1\",\"model\":\"distill-sim\"}],"
+		"\"timeouts\":{\"connect\":\"1s\"}}",
+		s.port, s.port, dead_port);
+	fclose(f);
+	T_EQ_INT(work(p.err, args), 0);
+	check_invariants(p.db);
+	T_EQ_INT(q(p.db, "SELECT COUNT(*) FROM jobs WHERE state = 'done' AND attempts <= 1"), 80);
+	T_EQ_INT(q(p.db,
+		   "SELECT COUNT(*) FROM attempts WHERE endpoint = 'down' AND error_class != 'endpoint'"),
+		 0);
+	T_TRUE(q(p.db, "SELECT COUNT(*) FROM attempts WHERE endpoint = 'down'") >= 1);
+	/* 3:1 between a and b, up to the requests the dead endpoint took first. */
+	T_TRUE(q(p.db, "SELECT COUNT(*) FROM traces WHERE endpoint = 'a'") >= 55);
+	T_TRUE(q(p.db, "SELECT COUNT(*) FROM traces WHERE endpoint = 'b'") >= 15);
+	/* It rests after a failed connect instead of eating every job. */
+	T_TRUE(q(p.db, "SELECT COUNT(*) FROM attempts WHERE endpoint = 'down'") <= 3);
+
+	/* requests_per_minute 600: a burst of 10, then 10 per second; no second
+	 * ever sees more than 10 + 10 request starts. */
+	paths_new(&p, "rpm");
+	seed_db(p.db, 40, 1);
+	write_config(p.cfg, s.port, ",\"requests_per_minute\":600", NULL, NULL, NULL);
+	T_EQ_INT(work(p.err, args), 0);
+	T_EQ_INT(q(p.db, "SELECT COUNT(*) FROM jobs WHERE state = 'done'"), 40);
+	T_TRUE(q(p.db, "SELECT MAX((SELECT COUNT(*) FROM attempts b WHERE b.started_at >= a.started_at AND "
+		       "b.started_at < a.started_at + 1000)) FROM attempts a") <= 21);
+	sim_stop(&s);
+}
+
 /* Nothing listening: the run stops with exit 1 and says why. */
 static void test_refused(void)
 {
@@ -677,6 +726,7 @@ int main(void)
 	test_budget();
 	test_short_lease();
 	test_api_key();
+	test_endpoints();
 	test_refused();
 	return t_done();
 }
