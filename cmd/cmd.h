@@ -13,6 +13,8 @@ int cmd_ingest(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
+int cmd_work(int argc, char **argv);
+int cmd_requeue(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
 #endif

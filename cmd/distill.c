@@ -24,6 +24,8 @@ static const struct command {
 	{"status", cmd_status, "counts: prompts, jobs, traces, acceptance, dedup, exports, cost"},
 	{"check", cmd_check, "integrity check and queue invariants"},
 	{"backup", cmd_backup, "online copy of the database, safe while workers write"},
+	{"work", cmd_work, "ask the teacher for every runnable job and record the traces"},
+	{"requeue", cmd_requeue, "put dead or failed jobs back in the queue"},
 	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 };
 
