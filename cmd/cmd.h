@@ -8,5 +8,7 @@
 
 int cmd_init(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_filter(int argc, char **argv);
+int cmd_enqueue(int argc, char **argv);
 
 #endif

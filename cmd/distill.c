@@ -19,6 +19,8 @@ static const struct command {
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
 	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
+	{"filter", cmd_filter, "judge traces with the quality rules (rules/*.rules)"},
+	{"enqueue", cmd_enqueue, "raise the sample count of prompts with no accepted trace yet"},
 };
 
 static void usage(FILE *f)
