@@ -48,7 +48,8 @@ int cmd_enqueue(int argc, char **argv)
 		case 'D': dbpath = optarg; break;
 		case 'k':
 			if (parse_int64(optarg, 1, 1000, &k))
-				return cli_usage_error("enqueue", "--samples wants 1 to 1000, not '%s'", optarg);
+				return cli_usage_error("enqueue", "--samples wants 1 to 1000, not '%s'",
+						       optarg);
 			break;
 		case 'u': only = 1; break;
 		case 'P': profile = optarg; break;
@@ -96,8 +97,8 @@ int cmd_enqueue(int argc, char **argv)
 		}
 	}
 	printf("%" PRId64 " prompt%s%s: %" PRId64 " new job%s (samples 0..%" PRId64 ", profile %s)\n", n,
-	       n == 1 ? "" : "s", only ? " without an accepted trace" : "", added, added == 1 ? "" : "s", k - 1,
-	       profile);
+	       n == 1 ? "" : "s", only ? " without an accepted trace" : "", added, added == 1 ? "" : "s",
+	       k - 1, profile);
 out:
 	free(ids);
 	db_close(db);

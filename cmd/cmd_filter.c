@@ -90,7 +90,8 @@ static int explain(struct db *db, struct filter *f, int64_t id, const char *rule
 	if (!accepted) {
 		const char *sep = " (";
 		for (int i = 0; i < n; i++) {
-			if (filter_rule_rejects(f, i) && (v[i].state == FILTER_FAIL || v[i].state == FILTER_LIMIT)) {
+			if (filter_rule_rejects(f, i) &&
+			    (v[i].state == FILTER_FAIL || v[i].state == FILTER_LIMIT)) {
 				printf("%s%s", sep, filter_rule_name(f, i));
 				sep = ", ";
 			}
@@ -188,16 +189,17 @@ static int run(const char *dbpath, struct filter *f, int64_t ruleset_id, int all
 			failed++;
 	}
 	double secs = (double)(mono_ns() - t0) / 1e9;
-	printf("judged %" PRId64 " traces under rule set %.12s: %" PRId64 " accepted, %" PRId64 " rejected, %" PRId64
-	       " flagged\n",
+	printf("judged %" PRId64 " traces under rule set %.12s: %" PRId64 " accepted, %" PRId64
+	       " rejected, %" PRId64 " flagged\n",
 	       sum.judged, hash, sum.accepted, sum.judged - sum.accepted, sum.flagged);
-	fprintf(stderr, "distill: filter: %.1f MB in %.2f s with %d worker%s\n", (double)sum.bytes / 1e6, secs,
-		nparts, nparts == 1 ? "" : "s");
+	fprintf(stderr, "distill: filter: %.1f MB in %.2f s with %d worker%s\n", (double)sum.bytes / 1e6,
+		secs, nparts, nparts == 1 ? "" : "s");
 	free(bounds);
 	free(pids);
 	free(fds);
 	if (failed) {
-		cli_error("%d of %d filter workers failed; rerun to finish (done batches are kept)", failed, nparts);
+		cli_error("%d of %d filter workers failed; rerun to finish (done batches are kept)", failed,
+			  nparts);
 		return EXIT_ERROR;
 	}
 	return EXIT_OK;
@@ -234,11 +236,13 @@ int cmd_filter(int argc, char **argv)
 			break;
 		case 'b':
 			if (parse_int64(optarg, 1, 100000, &batch))
-				return cli_usage_error("filter", "--batch wants 1 to 100000, not '%s'", optarg);
+				return cli_usage_error("filter", "--batch wants 1 to 100000, not '%s'",
+						       optarg);
 			break;
 		case 'x':
 			if (parse_int64(optarg, 1, INT64_MAX, &explain_id))
-				return cli_usage_error("filter", "--explain wants a trace id, not '%s'", optarg);
+				return cli_usage_error("filter", "--explain wants a trace id, not '%s'",
+						       optarg);
 			break;
 		case 'h': print_usage(); return EXIT_OK;
 		default: return cli_usage_error("filter", "bad option");
@@ -280,16 +284,16 @@ int cmd_filter(int argc, char **argv)
 			rc = EXIT_ERROR;
 			goto out;
 		}
-		rc = verdict_ruleset_use(db, hash, buf_str(&canon), answer_checker_version(), &ruleset_id, &created,
-					 &e);
+		rc = verdict_ruleset_use(db, hash, buf_str(&canon), answer_checker_version(), &ruleset_id,
+					 &created, &e);
 		db_close(db);
 		if (rc) {
 			rc = cli_fail(&e);
 			goto out;
 		}
 		if (created)
-			fprintf(stderr, "distill: filter: new rule set %.12s from %s (%d rules)\n", hash, rules_path,
-				rs.n);
+			fprintf(stderr, "distill: filter: new rule set %.12s from %s (%d rules)\n", hash,
+				rules_path, rs.n);
 	}
 	rc = run(dbpath, f, ruleset_id, all, (int)procs, (int)batch, hash);
 out:

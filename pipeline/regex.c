@@ -14,7 +14,7 @@
  * cheap so that ordinary patterns pay almost nothing for the clock checks.
  * The worst overrun past the budget is one window of REGEX_WINDOW_MAX
  * start positions, each bounded by the match limit. */
-#define REGEX_WINDOW_MIN 256
+#define REGEX_WINDOW_MIN 128
 #define REGEX_WINDOW_MAX 2048
 
 struct regex {
@@ -30,7 +30,7 @@ void regex_limits_default(struct regex_limits *l)
 	l->match_limit = 10000;
 	l->depth_limit = 1000;
 	l->max_subject = (size_t)1 << 20;
-	l->time_ns = 25 * 1000000LL;
+	l->time_ns = 20 * 1000000LL;
 }
 
 static const struct {
@@ -128,9 +128,8 @@ static int64_t cpu_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* The clock is read only when a search needs a second window (or, in a
- * count, every 64 matches), so ordinary searches pay nothing for it: the
- * budget starts at the first check, after at most one window of work. */
+/* The budget starts with the call; the clock is then read only between
+ * windows (and, in a count, every 64 matches). */
 struct deadline {
 	int64_t budget, at; /* at == 0: not started */
 };
@@ -209,7 +208,7 @@ int regex_search(struct regex *re, const char *s, size_t n, size_t start, const 
 		return rc;
 	if (start > n)
 		return 0;
-	struct deadline d = {l->time_ns, 0};
+	struct deadline d = {l->time_ns, cpu_ns() + l->time_ns};
 	apply_limits(re, l);
 	return search_until(re, s, n, start, &d, so, eo, e);
 }
@@ -217,7 +216,7 @@ int regex_search(struct regex *re, const char *s, size_t n, size_t start, const 
 int regex_count(struct regex *re, const char *s, size_t n, long stop, const struct regex_limits *l,
 		long *count, struct derr *e)
 {
-	struct deadline d = {l->time_ns, 0};
+	struct deadline d = {l->time_ns, cpu_ns() + l->time_ns};
 	size_t pos = 0, so = 0, eo = 0;
 	int rc = check_subject(n, l, e);
 

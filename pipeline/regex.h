@@ -5,8 +5,9 @@
  *   - a match limit and a depth limit per start position (stop exponential
  *     backtracking such as (a+)+$);
  *   - a cap on the subject length;
- *   - a time budget: the search runs over windows of start positions
- *     (PCRE2's offset limit) and checks the clock between windows, so a
+ *   - a time budget (thread CPU time, so a descheduled worker is not
+ *     penalised): the search runs over windows of start positions (PCRE2's
+ *     offset limit) and checks the clock between windows, so a
  *     quadratic pattern such as (.{20,}?)\1{3,} on a 30 KB line ends with
  *     DERR_LIMIT after about the budget instead of running for seconds.
  * Subjects must be valid UTF-8 (traces are validated when recorded), so
@@ -40,7 +41,8 @@ struct regex_limits {
 	int64_t time_ns;      /* time budget of one call */
 };
 
-/* The defaults: match limit 10000, depth limit 1000, subject 1 MiB, 25 ms. */
+/* The defaults: match limit 10000, depth limit 1000, subject 1 MiB, 20 ms
+ * of CPU time. */
 void regex_limits_default(struct regex_limits *l);
 
 /* Compile pattern[0..len) with flags.  On error *out is NULL, e says

@@ -14,12 +14,13 @@
 static const char SQL_RULESET_INSERT[] =
 	"INSERT OR IGNORE INTO rulesets(hash, text, engine_version, checker_version, is_current, created_at)"
 	" VALUES (?1, ?2, ?3, ?4, 0, ?5)";
-static const char SQL_RULESET_CLEAR[] = "UPDATE rulesets SET is_current = 0 WHERE is_current = 1 AND hash <> ?1";
+static const char SQL_RULESET_CLEAR[] =
+	"UPDATE rulesets SET is_current = 0 WHERE is_current = 1 AND hash <> ?1";
 static const char SQL_RULESET_SET[] = "UPDATE rulesets SET is_current = 1 WHERE hash = ?1";
 static const char SQL_RULESET_ID[] = "SELECT id FROM rulesets WHERE hash = ?1";
 
 /* Traces still to judge: ?1 rule set, ?2 all. */
-#define PENDING_WHERE                                                                                         \
+#define PENDING_WHERE \
 	"(?2 OR NOT EXISTS (SELECT 1 FROM trace_outcomes o WHERE o.trace_id = t.id AND o.ruleset_id = ?1))"
 static const char SQL_PENDING_COUNT[] = "SELECT COUNT(*), MAX(t.id) FROM traces t WHERE " PENDING_WHERE;
 static const char SQL_PENDING_NTH[] =
@@ -366,8 +367,8 @@ static int query_id(struct db *db, const char *sql, const char *text, int64_t a,
 	return rc;
 }
 
-int verdict_prompts_to_sample(struct db *db, const char *profile, int only_unaccepted, int64_t **ids, int64_t *n,
-			      int64_t *profile_id, int64_t *unjudged, struct derr *e)
+int verdict_prompts_to_sample(struct db *db, const char *profile, int only_unaccepted, int64_t **ids,
+			      int64_t *n, int64_t *profile_id, int64_t *unjudged, struct derr *e)
 {
 	struct db_stmt *st = NULL;
 	int64_t ruleset = 0, cap = 0;

@@ -50,8 +50,8 @@ int verdict_judge_range(struct db *db, struct filter *f, int64_t ruleset_id, int
  * rule set (the caller decides whether that is acceptable).  DERR_NOTFOUND
  * when the profile does not exist, or when only_unaccepted and no rule set
  * is current. */
-int verdict_prompts_to_sample(struct db *db, const char *profile, int only_unaccepted, int64_t **ids, int64_t *n,
-			      int64_t *profile_id, int64_t *unjudged, struct derr *e);
+int verdict_prompts_to_sample(struct db *db, const char *profile, int only_unaccepted, int64_t **ids,
+			      int64_t *n, int64_t *profile_id, int64_t *unjudged, struct derr *e);
 
 /* One trace with everything the rules read, owning its strings. */
 struct verdict_trace {

@@ -18,14 +18,16 @@
 #include <string.h>
 
 static const char FX_PROFILE_SQL[] = "INSERT INTO profiles(id, name, created_at) VALUES (1, 'default', 0)";
-static const char FX_PROMPT_SQL[] = "INSERT INTO prompts(hash, norm_version, text, reference, domain, created_at)"
-				    " VALUES (?1, 1, ?2, ?3, ?4, 0)";
+static const char FX_PROMPT_SQL[] =
+	"INSERT INTO prompts(hash, norm_version, text, reference, domain, created_at)"
+	" VALUES (?1, 1, ?2, ?3, ?4, 0)";
 static const char FX_SOURCE_SQL[] = "INSERT INTO prompt_sources(prompt_id, source, source_id, created_at)"
 				    " VALUES (?1, ?2, ?3, 0)";
 static const char FX_JOB_SQL[] = "INSERT INTO jobs(prompt_id, profile_id, sample_index, state, created_at,"
 				 " updated_at) VALUES (?1, 1, ?2, 'done', 0, 0)";
-static const char FX_TRACE_SQL[] = "INSERT INTO traces(job_id, reasoning, answer, placement, finish_reason, model,"
-				   " created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'fixture', 0)";
+static const char FX_TRACE_SQL[] =
+	"INSERT INTO traces(job_id, reasoning, answer, placement, finish_reason, model,"
+	" created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'fixture', 0)";
 
 /* Create dir/name with the schema and the 'default' profile. */
 static inline struct db *fx_open(const char *dir, const char *name, char *path, size_t len)
@@ -58,7 +60,8 @@ static inline int64_t fx_exec_id(struct db *db, const char *sql, const char *con
  * prompts) with a source, one done job and its trace.  Returns the trace id.
  * reasoning NULL: no reasoning part (placement "none"). */
 static inline int64_t fx_add(struct db *db, const char *prompt, const char *reference, const char *domain,
-			     const char *source, const char *reasoning, const char *answer, const char *finish)
+			     const char *source, const char *reasoning, const char *answer,
+			     const char *finish)
 {
 	static int64_t counter;
 	char hash[33], key[64];
