@@ -579,6 +579,9 @@ static void e_language(struct filter *f, struct frule *fr, const struct filter_d
 		if (i == n) {
 			cp = '\n';
 			len = 1;
+		} else if ((unsigned char)s[i] < 0x80) {
+			cp = (unsigned char)s[i];
+			len = 1;
 		} else {
 			len = utf8_decode(s + i, n - i, &cp);
 		}
@@ -730,18 +733,27 @@ static void e_repetition(struct filter *f, struct frule *fr, const struct filter
 	}
 	grams = nw >= (size_t)fr->ngram ? nw - (size_t)fr->ngram + 1 : 0;
 	if ((long)nw >= fr->min_words && grams) {
+		/* A rolling polynomial hash over the word hashes: O(1) per
+		 * n-gram whatever n is. */
+		const uint64_t base = 0x100000001b3ULL;
+		uint64_t h = 0, top = 1;
+		for (int k = 0; k < fr->ngram; k++) {
+			h = h * base + f->words[k];
+			if (k)
+				top *= base;
+		}
 		tab_reset(f, grams);
-		for (size_t g = 0; g < grams; g++) {
-			uint64_t h = 0x9e3779b97f4a7c15ULL;
-			for (int k = 0; k < fr->ngram; k++)
-				h = hash_mix64(h, f->words[g + (size_t)k]);
-			uint32_t c = tab_add(f, h);
+		for (size_t g = 0;; g++) {
+			uint32_t c = tab_add(f, (h ^ (h >> 31)) * 0x9e3779b97f4a7c15ULL);
 			if (c > 1)
 				dup++;
 			if (c > worst) {
 				worst = c;
 				worst_at = g;
 			}
+			if (g + 1 >= grams)
+				break;
+			h = (h - f->words[g] * top) * base + f->words[g + (size_t)fr->ngram];
 		}
 	}
 	/* Sentences: split after . ! ? or at newlines; trimmed. */

@@ -120,7 +120,12 @@ static int limit_error(int rc, size_t at, struct derr *e)
 }
 
 /* CPU time of this thread: a worker descheduled on a busy machine must
- * not turn its regexes into "limit" verdicts. */
+ * not turn its regexes into "limit" verdicts.  Reading it is a system call,
+ * so the wall clock (vDSO, cheap) is watched first: CPU time never runs
+ * ahead of wall time, so only once the wall clock passes the budget is CPU
+ * time read, and the search then gets half the budget more of CPU time
+ * (what it used before that point is unknown but at most the wall time).
+ * Worst case: about 1.5 budgets plus one window. */
 static int64_t cpu_ns(void)
 {
 	struct timespec ts;
@@ -128,22 +133,32 @@ static int64_t cpu_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* The budget starts with the call; the clock is then read only between
- * windows (and, in a count, every 64 matches). */
 struct deadline {
-	int64_t budget, at; /* at == 0: not started */
+	int64_t budget;
+	int64_t wall_start;
+	int64_t cpu_at; /* 0 until the wall clock passes the budget */
 };
 
-static int deadline_passed(struct deadline *d, int64_t *now_out)
+static void deadline_start(struct deadline *d, int64_t budget)
 {
-	int64_t now = cpu_ns();
-	if (now_out)
-		*now_out = now;
-	if (!d->at) {
-		d->at = now + d->budget;
+	d->budget = budget;
+	d->wall_start = mono_ns();
+	d->cpu_at = 0;
+}
+
+/* 1 when the budget is spent; *elapsed gets the wall time so far. */
+static int deadline_passed(struct deadline *d, int64_t *elapsed)
+{
+	int64_t w = mono_ns() - d->wall_start;
+	if (elapsed)
+		*elapsed = w;
+	if (w <= d->budget)
+		return 0;
+	if (!d->cpu_at) {
+		d->cpu_at = cpu_ns() + d->budget / 2;
 		return 0;
 	}
-	return now > d->at;
+	return cpu_ns() > d->cpu_at;
 }
 
 /* One search from start, windows of start positions, clock between them. */
@@ -180,7 +195,7 @@ static int search_until(struct regex *re, const char *s, size_t n, size_t start,
 		if (deadline_passed(d, &now))
 			return derr_set(e, DERR_LIMIT, "time budget exhausted at offset %zu of %zu", pos, n);
 		/* Grow the window while windows are cheap (a 64th of the budget). */
-		if (w < REGEX_WINDOW_MAX && prev && now - prev < d->budget / 64)
+		if (w < REGEX_WINDOW_MAX && now - prev < d->budget / 64)
 			w *= 2;
 		prev = now;
 	}
@@ -208,7 +223,8 @@ int regex_search(struct regex *re, const char *s, size_t n, size_t start, const 
 		return rc;
 	if (start > n)
 		return 0;
-	struct deadline d = {l->time_ns, cpu_ns() + l->time_ns};
+	struct deadline d;
+	deadline_start(&d, l->time_ns);
 	apply_limits(re, l);
 	return search_until(re, s, n, start, &d, so, eo, e);
 }
@@ -216,13 +232,14 @@ int regex_search(struct regex *re, const char *s, size_t n, size_t start, const 
 int regex_count(struct regex *re, const char *s, size_t n, long stop, const struct regex_limits *l,
 		long *count, struct derr *e)
 {
-	struct deadline d = {l->time_ns, cpu_ns() + l->time_ns};
+	struct deadline d;
 	size_t pos = 0, so = 0, eo = 0;
 	int rc = check_subject(n, l, e);
 
 	*count = 0;
 	if (rc)
 		return rc;
+	deadline_start(&d, l->time_ns);
 	apply_limits(re, l);
 	while (pos <= n) {
 		rc = search_until(re, s, n, pos, &d, &so, &eo, e);

@@ -5,8 +5,8 @@
  *   - a match limit and a depth limit per start position (stop exponential
  *     backtracking such as (a+)+$);
  *   - a cap on the subject length;
- *   - a time budget (thread CPU time, so a descheduled worker is not
- *     penalised): the search runs over windows of start positions (PCRE2's
+ *   - a time budget (in thread CPU time, so a descheduled worker is not
+ *     penalised; at most about 1.5 budgets): the search runs over windows of start positions (PCRE2's
  *     offset limit) and checks the clock between windows, so a
  *     quadratic pattern such as (.{20,}?)\1{3,} on a 30 KB line ends with
  *     DERR_LIMIT after about the budget instead of running for seconds.

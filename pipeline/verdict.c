@@ -47,6 +47,11 @@ static const char SQL_UNACCEPTED_PROMPTS[] =
 	" JOIN trace_outcomes o ON o.trace_id = t.id AND o.ruleset_id = ?2 AND o.accepted = 1"
 	" WHERE j.prompt_id = p.id AND j.profile_id = ?1) ORDER BY p.id";
 
+/* A judging connection reads every trace once: map the file instead of
+ * copying pages through read(), and keep a larger page cache for the
+ * indexes it writes. */
+static const char SQL_JUDGE_TUNING[] = "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536";
+
 static const char SQL_VERDICT_PUT[] =
 	"INSERT OR REPLACE INTO verdicts(trace_id, ruleset_id, rule, state, action, detail)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -240,7 +245,7 @@ int verdict_judge_range(struct db *db, struct filter *f, int64_t ruleset_id, int
 	v = xcalloc((size_t)batch * (size_t)(nr ? nr : 1), sizeof(*v));
 	buf_puts(&sql, SQL_TRACE_COLUMNS);
 	buf_puts(&sql, SQL_TRACE_BATCH_WHERE);
-	if ((rc = db_prepare(db, buf_str(&sql), &st, e)))
+	if ((rc = db_exec(db, SQL_JUDGE_TUNING, e)) || (rc = db_prepare(db, buf_str(&sql), &st, e)))
 		goto out;
 	for (;;) {
 		int n = 0;
