@@ -208,10 +208,82 @@ static int p_regex(struct cctx *c, struct frule *fr)
 /* ------------------------------------------------------------------------
  * Text helpers. */
 
+/* Byte classes for the scanning loops: one table lookup per byte. */
+enum { BC_SPACE = 1, BC_NEWLINE = 2, BC_END = 4, BC_LETTER = 8 };
+static const unsigned char byte_class[256] = {
+	['\t'] = BC_SPACE,
+	['\n'] = BC_SPACE | BC_NEWLINE,
+	['\v'] = BC_SPACE,
+	['\f'] = BC_SPACE,
+	['\r'] = BC_SPACE,
+	[' '] = BC_SPACE,
+	['.'] = BC_END,
+	['!'] = BC_END,
+	['?'] = BC_END,
+#define L(c) [c] = BC_LETTER
+	L('a'),
+	L('b'),
+	L('c'),
+	L('d'),
+	L('e'),
+	L('f'),
+	L('g'),
+	L('h'),
+	L('i'),
+	L('j'),
+	L('k'),
+	L('l'),
+	L('m'),
+	L('n'),
+	L('o'),
+	L('p'),
+	L('q'),
+	L('r'),
+	L('s'),
+	L('t'),
+	L('u'),
+	L('v'),
+	L('w'),
+	L('x'),
+	L('y'),
+	L('z'),
+	L('A'),
+	L('B'),
+	L('C'),
+	L('D'),
+	L('E'),
+	L('F'),
+	L('G'),
+	L('H'),
+	L('I'),
+	L('J'),
+	L('K'),
+	L('L'),
+	L('M'),
+	L('N'),
+	L('O'),
+	L('P'),
+	L('Q'),
+	L('R'),
+	L('S'),
+	L('T'),
+	L('U'),
+	L('V'),
+	L('W'),
+	L('X'),
+	L('Y'),
+	L('Z'),
+#undef L
+};
+
 static int is_space_byte(unsigned char ch)
 {
-	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+	return byte_class[ch] & BC_SPACE;
 }
+
+/* Is s[0..n) at least k characters long?  Counts only when the byte
+ * length cannot tell (a character is 1 to 4 bytes). */
+static int chars_at_least(const char *s, size_t n, size_t k);
 
 static size_t count_chars(const char *s, size_t n)
 {
@@ -232,6 +304,15 @@ static size_t count_words(const char *s, size_t n)
 		in = !sp;
 	}
 	return k;
+}
+
+static int chars_at_least(const char *s, size_t n, size_t k)
+{
+	if (n < k)
+		return 0;
+	if (n / 4 >= k)
+		return 1;
+	return count_chars(s, n) >= k;
 }
 
 static size_t measure(enum unit u, const char *s, size_t n)
@@ -572,10 +653,31 @@ static void e_language(struct filter *f, struct frule *fr, const struct filter_d
 	int prev = -1; /* -1 no letter just before; 0 allowed; 1 foreign */
 	int line_blank = 1;
 	int foreign_script = -1;
+	const int latin_allowed = (fr->allow >> SC_LATIN) & 1;
 
 	for (size_t i = 0; i <= n;) {
 		uint32_t cp;
 		int len, sc, cls;
+		/* Fast path: ASCII other than a newline, Latin allowed. */
+		if (i < n && (unsigned char)s[i] < 0x80 && s[i] != '\n' && latin_allowed) {
+			unsigned bc = byte_class[(unsigned char)s[i]];
+			if (!(bc & BC_SPACE))
+				line_blank = 0;
+			if (bc & BC_LETTER) {
+				letters++;
+				p_letters++;
+				if (prev == 1) {
+					if (!switches)
+						first_switch = i;
+					switches++;
+				}
+				prev = 0;
+			} else {
+				prev = -1;
+			}
+			i++;
+			continue;
+		}
 		if (i == n) {
 			cp = '\n';
 			len = 1;
@@ -758,15 +860,14 @@ static void e_repetition(struct filter *f, struct frule *fr, const struct filter
 	}
 	/* Sentences: split after . ! ? or at newlines; trimmed. */
 	{
-		size_t b = 0, nsent = 0;
-		for (size_t j = 0; j < n; j++)
-			nsent += s[j] == '.' || s[j] == '!' || s[j] == '?' || s[j] == '\n';
-		tab_reset(f, nsent + 1);
+		size_t b = 0;
+		/* Only sentences of sent_min_chars or more are counted. */
+		tab_reset(f, n / (size_t)fr->sent_min_chars + 1);
 		for (size_t j = 0; j <= n; j++) {
-			int end = j == n || s[j] == '\n' ||
-				  ((s[j] == '.' || s[j] == '!' || s[j] == '?') &&
-				   (j + 1 == n || is_space_byte((unsigned char)s[j + 1])));
-			if (!end)
+			unsigned cls = j < n ? byte_class[(unsigned char)s[j]] : BC_NEWLINE;
+			if (!(cls & (BC_NEWLINE | BC_END)))
+				continue;
+			if (!(cls & BC_NEWLINE) && j + 1 < n && !is_space_byte((unsigned char)s[j + 1]))
 				continue;
 			size_t a = b, z = j < n && s[j] != '\n' ? j + 1 : j;
 			b = j + 1;
@@ -774,7 +875,7 @@ static void e_repetition(struct filter *f, struct frule *fr, const struct filter
 				a++;
 			while (z > a && is_space_byte((unsigned char)s[z - 1]))
 				z--;
-			if ((long)count_chars(s + a, z - a) < fr->sent_min_chars)
+			if (!chars_at_least(s + a, z - a, (size_t)fr->sent_min_chars))
 				continue;
 			uint32_t c = tab_add(f, hash64(s + a, z - a, 0x5e47));
 			if (c > worst_sent) {
@@ -916,7 +1017,7 @@ static void e_api_error(struct filter *f, struct frule *fr, const struct filter_
 {
 	/* A real response is long; an error message is short.  Only short
 	 * texts are examined, so a trace that discusses errors passes. */
-	if ((long)count_chars(s, n) <= fr->max_chars) {
+	if (!chars_at_least(s, n, (size_t)fr->max_chars + 1)) {
 		for (size_t i = 0; i < ARRAY_SIZE(api_error_signatures); i++) {
 			const char *p =
 				memmem(s, n, api_error_signatures[i], strlen(api_error_signatures[i]));

@@ -207,7 +207,7 @@ static int write_batch(struct db *db, struct filter *f, int64_t ruleset_id, cons
 			db_bind_text(sv, 3, filter_rule_name(f, r), -1);
 			db_bind_text(sv, 4, filter_state_name(x->state), -1);
 			db_bind_text(sv, 5, filter_rule_rejects(f, r) ? "reject" : "flag", -1);
-			db_bind_text(sv, 6, x->detail[0] ? x->detail : NULL, -1);
+			db_bind_text(sv, 6, x->state != FILTER_PASS && x->detail[0] ? x->detail : NULL, -1);
 			if ((rc = db_step(sv, e)) < 0)
 				goto out;
 		}
