@@ -27,6 +27,8 @@ static const struct command {
 	{"work", cmd_work, "ask the teacher for every runnable job and record the traces"},
 	{"requeue", cmd_requeue, "put dead or failed jobs back in the queue"},
 	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
+	{"filter", cmd_filter, "judge traces with the quality rules (rules/*.rules)"},
+	{"enqueue", cmd_enqueue, "raise the sample count of prompts with no accepted trace yet"},
 };
 
 static void usage(FILE *f)
