@@ -462,8 +462,12 @@ static void result_set(struct answer_result *r, enum answer_status st, int equal
 {
 	r->status = st;
 	r->equal = st == ANSWER_OK ? equal : 0;
-	if (n >= sizeof(r->extracted))
+	if (n >= sizeof(r->extracted)) {
 		n = sizeof(r->extracted) - 1;
+		/* never cut a UTF-8 sequence in two */
+		while (n && ((unsigned char)ex[n] & 0xc0) == 0x80)
+			n--;
+	}
 	if (ex && n)
 		memcpy(r->extracted, ex, n);
 	r->extracted[n] = '\0';
