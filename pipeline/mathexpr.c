@@ -779,6 +779,14 @@ static int skip_unit(struct mx_parser *p)
 	return 1;
 }
 
+/* An integer literal, or a negated one. */
+static int is_int_literal(const struct mx_node *x)
+{
+	if (x->kind == MX_NEG)
+		x = x->a;
+	return x->kind == MX_NUM && x->decimals < 0;
+}
+
 static struct mx_node *parse_term(struct mx_parser *p)
 {
 	struct mx_node *x = parse_unary(p);
@@ -804,8 +812,19 @@ static struct mx_node *parse_term(struct mx_parser *p)
 				}
 			}
 		} else if (starts_factor(p) && x->kind != MX_TEXT) {
+			int mixed = at(p, "\\frac") && is_int_literal(x);
 			struct mx_node *y = parse_power(p);
-			x = y ? mk2(p, MX_MUL, x, y) : NULL;
+			if (y && mixed && y->kind == MX_DIV && is_int_literal(y->a) && is_int_literal(y->b)) {
+				/* a mixed number, 2\\frac{1}{2} = 5/2 (-2\\frac12 = -5/2) */
+				if (x->kind == MX_NEG) {
+					struct mx_node *sum = mk2(p, MX_ADD, x->a, y);
+					x = sum ? mk2(p, MX_NEG, sum, NULL) : NULL;
+				} else {
+					x = mk2(p, MX_ADD, x, y);
+				}
+			} else {
+				x = y ? mk2(p, MX_MUL, x, y) : NULL;
+			}
 		} else {
 			break;
 		}
@@ -1562,6 +1581,13 @@ static int is_lhs_name(const struct mx_node *x)
 {
 	if (x->kind == MX_VAR)
 		return 1;
+	if (x->kind == MX_LIST) {
+		/* "(a, b) = (2, 3)" */
+		for (const struct mx_node *y = x->a; y; y = y->next)
+			if (y->kind != MX_VAR)
+				return 0;
+		return x->a != NULL;
+	}
 	return x->kind == MX_MUL && x->a->kind == MX_VAR && has_vars(x->b) && !has_num(x->b);
 }
 
