@@ -21,6 +21,10 @@
 
 /* Longest answer we try to understand; longer ones are a budget status. */
 #define ANSWER_MAX_LEN 4096
+/* How far a box's closing brace is looked for, and how many unclosed boxes
+ * are passed over before giving up on boxes. */
+#define BOX_SCAN_MAX (2 * ANSWER_MAX_LEN)
+#define BOX_TRIES_MAX 64
 
 void answer_options_default(struct answer_options *o)
 {
@@ -69,8 +73,14 @@ static const char *rfind(const char *s, size_t n, const char *needle, int icase)
 		if (!icase || lo == up) {
 			hit = memrchr(s, needle[0], lim);
 		} else {
-			const char *a = memrchr(s, lo, lim), *b = memrchr(s, up, lim);
-			hit = a > b ? a : b;
+			/* one backward pass: two memrchr calls would rescan the
+			 * prefix for a case that never occurs */
+			hit = NULL;
+			for (size_t i = lim; i-- > 0;)
+				if ((unsigned char)s[i] == lo || (unsigned char)s[i] == up) {
+					hit = s + i;
+					break;
+				}
 		}
 		if (!hit)
 			return NULL;
@@ -94,6 +104,10 @@ static int box_argument(const char *p, const char *end, const char **a, size_t *
 		return -1;
 	if (*p == '{') {
 		int depth = 0;
+		/* A box holds an answer, not a page: looking further than the
+		 * answer bound keeps many unclosed boxes linear, not quadratic. */
+		if ((size_t)(end - p) > BOX_SCAN_MAX)
+			end = p + BOX_SCAN_MAX;
 		for (const char *q = p; q < end; q++) {
 			if (*q == '\\' && q + 1 < end) {
 				q++;
@@ -134,7 +148,7 @@ static int last_box(const char *s, size_t n, const char **a, size_t *alen)
 		size_t m = strlen(box_names[k]);
 		size_t lim = n;
 		/* Walk backwards over occurrences until one is complete. */
-		for (;;) {
+		for (int tries = 0; tries < BOX_TRIES_MAX; tries++) {
 			const char *hit = rfind(s, lim, box_names[k], 0);
 			const char *ca;
 			size_t cl;
@@ -220,9 +234,9 @@ static int phrase_answer(const char *s, size_t n, const char **a, size_t *alen)
 	const char *end = s + n, *p = NULL;
 	size_t lim = n;
 
-	for (;;) {
+	for (int tries = 0;; tries++) {
 		const char *hit = rfind(s, lim, "answer", 1);
-		if (!hit)
+		if (!hit || tries == BOX_TRIES_MAX)
 			return -1;
 		p = phrase_tail(hit + 6, end);
 		if (p)
