@@ -18,6 +18,7 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
+	{"dedup", cmd_dedup, "mark near-duplicate prompts and traces, and benchmark contamination"},
 };
 
 static void usage(FILE *f)

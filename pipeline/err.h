@@ -30,7 +30,9 @@
 	X(DERR_ZSTD, -14, "compression error")                            \
 	X(DERR_READONLY, -15, "read-only database or directory")          \
 	X(DERR_INTERRUPTED, -16, "interrupted")                           \
-	X(DERR_PROFILE, -17, "generation profile conflict")
+	X(DERR_PROFILE, -17, "generation profile conflict")               \
+	X(DERR_DEDUP_RACE, -120, "another dedup run changed the index")   \
+	X(DERR_BENCH_EMPTY, -121, "benchmark file has no usable problems")
 
 enum derr_code {
 #define DERR_ENUM(name, value, desc) name = value,

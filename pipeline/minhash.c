@@ -216,14 +216,16 @@ size_t minhash_shingle_set(struct minhash *m)
 	return m->nsh;
 }
 
-void minhash_signature_scalar(const struct minhash *m, const uint64_t *sh, size_t n, uint32_t sig[MINHASH_PERM])
+void minhash_signature_scalar(const struct minhash *m, const uint64_t *sh, size_t n,
+			      uint32_t sig[MINHASH_PERM])
 {
 	for (int i = 0; i < MINHASH_PERM; i++)
 		sig[i] = UINT32_MAX;
 	for (size_t k = 0; k < n; k++) {
 		uint32_t xh = (uint32_t)(sh[k] >> 32), xl = (uint32_t)sh[k];
 		for (int i = 0; i < MINHASH_PERM; i++) {
-			uint64_t v = (uint64_t)(uint32_t)(m->a1[i] + xh) * (uint32_t)(m->a2[i] + xl) + m->b[i];
+			uint64_t v =
+				(uint64_t)(uint32_t)(m->a1[i] + xh) * (uint32_t)(m->a2[i] + xl) + m->b[i];
 			uint32_t h = (uint32_t)(v >> 32);
 			if (h < sig[i])
 				sig[i] = h;
@@ -236,8 +238,8 @@ void minhash_signature_scalar(const struct minhash *m, const uint64_t *sh, size_
  * holds one permutation; _mm256_mul_epu32 multiplies the low 32 bits of each
  * lane, so the 32-bit sums (a + x) need no masking, and the shifted result
  * leaves the high half zero, which makes the 32-bit unsigned min exact. */
-__attribute__((target("avx2"))) static void signature_avx2(const struct minhash *m, const uint64_t *sh, size_t n,
-							    uint32_t sig[MINHASH_PERM])
+__attribute__((target("avx2"))) static void signature_avx2(const struct minhash *m, const uint64_t *sh,
+							   size_t n, uint32_t sig[MINHASH_PERM])
 {
 	__m256i acc[MINHASH_PERM / 4], a1[MINHASH_PERM / 4], a2[MINHASH_PERM / 4], b[MINHASH_PERM / 4];
 	uint64_t out[4];
@@ -252,7 +254,8 @@ __attribute__((target("avx2"))) static void signature_avx2(const struct minhash 
 		__m256i xh = _mm256_set1_epi32((int)(uint32_t)(sh[k] >> 32));
 		__m256i xl = _mm256_set1_epi32((int)(uint32_t)sh[k]);
 		for (int v = 0; v < MINHASH_PERM / 4; v++) {
-			__m256i p = _mm256_mul_epu32(_mm256_add_epi32(a1[v], xh), _mm256_add_epi32(a2[v], xl));
+			__m256i p =
+				_mm256_mul_epu32(_mm256_add_epi32(a1[v], xh), _mm256_add_epi32(a2[v], xl));
 			__m256i h = _mm256_srli_epi64(_mm256_add_epi64(p, b[v]), 32);
 			acc[v] = _mm256_min_epu32(acc[v], h);
 		}

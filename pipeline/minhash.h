@@ -50,11 +50,11 @@ void minhash_tokenize(struct minhash_tokens *t, const char *p, size_t n, unsigne
  * as tokens, threshold 0.8, and the band layout minhash_params_set_threshold
  * picks for it (21 bands of 6 rows). */
 struct minhash_params {
-	int shingle;      /* tokens per shingle, >= 1 */
-	unsigned flags;   /* MINHASH_TOK_* */
+	int shingle;	  /* tokens per shingle, >= 1 */
+	unsigned flags;	  /* MINHASH_TOK_* */
 	double threshold; /* Jaccard at or above which two texts are near duplicates */
 	int bands, rows;  /* bands * rows <= MINHASH_PERM */
-	uint64_t seed;    /* permutation seed (fixed: signatures are stored) */
+	uint64_t seed;	  /* permutation seed (fixed: signatures are stored) */
 };
 
 void minhash_params_default(struct minhash_params *p);
