@@ -12,6 +12,12 @@
 #define MINHASH_X86 1
 #endif
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define LITTLE_ENDIAN_HOST 0
+#else
+#define LITTLE_ENDIAN_HOST 1
+#endif
+
 #define SHINGLE_SEED 0x5348494e474c4531ull /* fixed: stored signatures depend on it */
 #define BAND_SEED 0x42414e444b455931ull
 
@@ -42,20 +48,25 @@ static void tokens_push(struct minhash_tokens *t, uint64_t h, size_t off, size_t
 	t->n++;
 }
 
-/* Byte classes: 0 separator, 1 token byte, 2 symbol (a token of its own
- * under MINHASH_TOK_SYMBOLS, else a separator). */
-static unsigned char byte_class(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80)
-		return 1;
-	if (c > ' ' && c < 0x7f)
-		return 2;
-	return 0;
-}
+/* Byte classes: 0 separator, 1 token byte (ASCII letter or digit, or any
+ * byte of a non-ASCII character), 2 ASCII symbol (a token of its own under
+ * MINHASH_TOK_SYMBOLS, else a separator). */
+static const unsigned char byte_class[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+	2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
+	2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
 
 /* Length of a non-ASCII separator at p (NBSP, U+2000-U+206F), else 0. */
-static size_t unicode_sep(const unsigned char *p, size_t left)
+static inline size_t unicode_sep(const unsigned char *p, size_t left)
 {
+	if (p[0] < 0x80)
+		return 0;
 	if (left >= 2 && p[0] == 0xC2 && p[1] == 0xA0)
 		return 2;
 	if (left >= 3 && p[0] == 0xE2 && (p[1] == 0x80 || p[1] == 0x81))
@@ -63,20 +74,51 @@ static size_t unicode_sep(const unsigned char *p, size_t left)
 	return 0;
 }
 
-/* Hash of a token, ASCII lower-cased, in 64-byte chunks (no allocation). */
-static uint64_t token_hash(const unsigned char *p, size_t n)
+static inline uint64_t fmix64(uint64_t k)
 {
-	unsigned char low[64];
-	uint64_t h = 0;
-	while (n) {
-		size_t k = n < sizeof(low) ? n : sizeof(low);
-		for (size_t i = 0; i < k; i++)
-			low[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (unsigned char)(p[i] | 0x20) : p[i];
-		h = hash64(low, k, h);
-		p += k;
-		n -= k;
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ull;
+	k ^= k >> 33;
+	return k;
+}
+
+/* Up to 8 token bytes as a little-endian word, ASCII lower-cased.  Token
+ * bytes are letters, digits or >= 0x80: setting 0x20 on every byte below
+ * 0x80 lowers A-Z and leaves digits and a-z as they are. */
+static inline uint64_t lower_word(const unsigned char *p, size_t n, size_t avail)
+{
+	uint64_t v = 0, keep = n >= 8 ? ~0ull : ((1ull << (8 * n)) - 1);
+	if (avail >= 8) {
+		memcpy(&v, p, 8); /* one load; bytes past the token are masked off */
+		if (!LITTLE_ENDIAN_HOST)
+			v = __builtin_bswap64(v);
+		v &= keep;
+	} else {
+		for (size_t i = 0; i < n && i < 8; i++)
+			v |= (uint64_t)p[i] << (8 * i);
 	}
-	return h;
+	return v | (((~v & 0x8080808080808080ull) >> 2) & keep);
+}
+
+/* Hash of a token, ASCII lower-cased; a bijection for tokens up to 7 bytes
+ * (most words), so those never collide. */
+static inline uint64_t token_hash(const unsigned char *p, size_t n, size_t avail)
+{
+	uint64_t h = 0x746f6b656e686173ull;
+	size_t len = n;
+	if (n < 8)
+		return fmix64(lower_word(p, n, avail) ^ ((uint64_t)n << 56));
+	while (n >= 8) {
+		h = fmix64(h ^ lower_word(p, 8, avail)) * 0x9e3779b97f4a7c15ull;
+		p += 8;
+		n -= 8;
+		avail -= 8;
+	}
+	if (n)
+		h = fmix64(h ^ lower_word(p, n, avail)) * 0x9e3779b97f4a7c15ull;
+	return fmix64(h ^ len);
 }
 
 void minhash_tokenize(struct minhash_tokens *t, const char *text, size_t n, unsigned flags)
@@ -88,14 +130,14 @@ void minhash_tokenize(struct minhash_tokens *t, const char *text, size_t n, unsi
 	if (n > UINT32_MAX)
 		n = UINT32_MAX;
 	while (i < n) {
-		unsigned char cls = byte_class(p[i]);
+		unsigned char cls = byte_class[p[i]];
 		if (cls == 0) {
 			i++;
 			continue;
 		}
 		if (cls == 2) {
 			if (flags & MINHASH_TOK_SYMBOLS)
-				tokens_push(t, token_hash(p + i, 1), i, 1);
+				tokens_push(t, fmix64(p[i] ^ (0x53ull << 56)), i, 1); /* not case-folded */
 			i++;
 			continue;
 		}
@@ -105,9 +147,9 @@ void minhash_tokenize(struct minhash_tokens *t, const char *text, size_t n, unsi
 			continue;
 		}
 		size_t start = i;
-		while (i < n && byte_class(p[i]) == 1 && !unicode_sep(p + i, n - i))
+		while (i < n && byte_class[p[i]] == 1 && (p[i] < 0x80 || !unicode_sep(p + i, n - i)))
 			i++;
-		tokens_push(t, token_hash(p + start, i - start), start, i - start);
+		tokens_push(t, token_hash(p + start, i - start, n - start), start, i - start);
 	}
 }
 
@@ -241,23 +283,38 @@ void minhash_signature_scalar(const struct minhash *m, const uint64_t *sh, size_
 __attribute__((target("avx2"))) static void signature_avx2(const struct minhash *m, const uint64_t *sh,
 							   size_t n, uint32_t sig[MINHASH_PERM])
 {
-	__m256i acc[MINHASH_PERM / 4], a1[MINHASH_PERM / 4], a2[MINHASH_PERM / 4], b[MINHASH_PERM / 4];
+	__m256i acc[MINHASH_PERM / 4];
 	uint64_t out[4];
+	size_t k = 0;
 
-	for (int v = 0; v < MINHASH_PERM / 4; v++) {
+	for (int v = 0; v < MINHASH_PERM / 4; v++)
 		acc[v] = _mm256_set1_epi64x((long long)UINT32_MAX);
-		a1[v] = _mm256_loadu_si256((const __m256i *)(m->a1 + 4 * v));
-		a2[v] = _mm256_loadu_si256((const __m256i *)(m->a2 + 4 * v));
-		b[v] = _mm256_loadu_si256((const __m256i *)(m->b + 4 * v));
+	/* Two shingles per pass: each load of the permutation constants serves both. */
+	for (; k + 2 <= n; k += 2) {
+		__m256i xh0 = _mm256_set1_epi32((int)(uint32_t)(sh[k] >> 32));
+		__m256i xl0 = _mm256_set1_epi32((int)(uint32_t)sh[k]);
+		__m256i xh1 = _mm256_set1_epi32((int)(uint32_t)(sh[k + 1] >> 32));
+		__m256i xl1 = _mm256_set1_epi32((int)(uint32_t)sh[k + 1]);
+		for (int v = 0; v < MINHASH_PERM / 4; v++) {
+			__m256i a1 = _mm256_loadu_si256((const __m256i *)(m->a1 + 4 * v));
+			__m256i a2 = _mm256_loadu_si256((const __m256i *)(m->a2 + 4 * v));
+			__m256i b = _mm256_loadu_si256((const __m256i *)(m->b + 4 * v));
+			__m256i p0 = _mm256_mul_epu32(_mm256_add_epi32(a1, xh0), _mm256_add_epi32(a2, xl0));
+			__m256i p1 = _mm256_mul_epu32(_mm256_add_epi32(a1, xh1), _mm256_add_epi32(a2, xl1));
+			__m256i h0 = _mm256_srli_epi64(_mm256_add_epi64(p0, b), 32);
+			__m256i h1 = _mm256_srli_epi64(_mm256_add_epi64(p1, b), 32);
+			acc[v] = _mm256_min_epu32(acc[v], _mm256_min_epu32(h0, h1));
+		}
 	}
-	for (size_t k = 0; k < n; k++) {
+	for (; k < n; k++) {
 		__m256i xh = _mm256_set1_epi32((int)(uint32_t)(sh[k] >> 32));
 		__m256i xl = _mm256_set1_epi32((int)(uint32_t)sh[k]);
 		for (int v = 0; v < MINHASH_PERM / 4; v++) {
-			__m256i p =
-				_mm256_mul_epu32(_mm256_add_epi32(a1[v], xh), _mm256_add_epi32(a2[v], xl));
-			__m256i h = _mm256_srli_epi64(_mm256_add_epi64(p, b[v]), 32);
-			acc[v] = _mm256_min_epu32(acc[v], h);
+			__m256i a1 = _mm256_loadu_si256((const __m256i *)(m->a1 + 4 * v));
+			__m256i a2 = _mm256_loadu_si256((const __m256i *)(m->a2 + 4 * v));
+			__m256i b = _mm256_loadu_si256((const __m256i *)(m->b + 4 * v));
+			__m256i p = _mm256_mul_epu32(_mm256_add_epi32(a1, xh), _mm256_add_epi32(a2, xl));
+			acc[v] = _mm256_min_epu32(acc[v], _mm256_srli_epi64(_mm256_add_epi64(p, b), 32));
 		}
 	}
 	for (int v = 0; v < MINHASH_PERM / 4; v++) {
