@@ -69,7 +69,7 @@ static inline size_t unicode_sep(const unsigned char *p, size_t left)
 		return 0;
 	if (left >= 2 && p[0] == 0xC2 && p[1] == 0xA0)
 		return 2;
-	if (left >= 3 && p[0] == 0xE2 && (p[1] == 0x80 || p[1] == 0x81))
+	if (left >= 3 && p[0] == 0xE2 && (p[1] == 0x80 || p[1] == 0x81) && (p[2] & 0xC0) == 0x80)
 		return 3;
 	return 0;
 }
@@ -121,7 +121,7 @@ static inline uint64_t token_hash(const unsigned char *p, size_t n, size_t avail
 	return fmix64(h ^ len);
 }
 
-void minhash_tokenize(struct minhash_tokens *t, const char *text, size_t n, unsigned flags)
+void minhash_tokenize_scalar(struct minhash_tokens *t, const char *text, size_t n, unsigned flags)
 {
 	const unsigned char *p = (const unsigned char *)text;
 	size_t i = 0;
@@ -151,6 +151,117 @@ void minhash_tokenize(struct minhash_tokens *t, const char *text, size_t n, unsi
 			i++;
 		tokens_push(t, token_hash(p + start, i - start, n - start), start, i - start);
 	}
+}
+
+#ifdef MINHASH_X86
+/* The same tokens from bit masks of 64-byte blocks: W marks token bytes,
+ * S symbols.  Token ends are found with a count of trailing zeros instead
+ * of a branch per byte.  Non-ASCII separators are cleared from W by a scan
+ * of the lead bytes in text order that skips bytes an earlier separator
+ * consumed, exactly as the scalar loop visits them. */
+__attribute__((target("avx2,bmi"))) static void
+tokenize_avx2(struct minhash_tokens *t, const unsigned char *p, size_t n, unsigned flags)
+{
+	const __m256i lo_a = _mm256_set1_epi8('a' - 1), hi_z = _mm256_set1_epi8('z' + 1);
+	const __m256i lo_0 = _mm256_set1_epi8('0' - 1), hi_9 = _mm256_set1_epi8('9' + 1);
+	const __m256i sp = _mm256_set1_epi8(' '), del = _mm256_set1_epi8(0x7f), bit5 = _mm256_set1_epi8(0x20);
+	size_t consumed = 0; /* bytes before this offset were eaten by a separator */
+	size_t start = 0;
+	int open = 0;
+
+	t->n = 0;
+	for (size_t base = 0; base < n; base += 64) {
+		size_t len = n - base < 64 ? n - base : 64;
+		uint64_t W = 0, S = 0, HI = 0;
+		unsigned pos = 0;
+
+		if (len == 64) {
+			for (int h = 0; h < 2; h++) {
+				__m256i v = _mm256_loadu_si256((const __m256i *)(p + base + 32 * (size_t)h));
+				__m256i low = _mm256_or_si256(v, bit5);
+				__m256i letter = _mm256_and_si256(_mm256_cmpgt_epi8(low, lo_a),
+								  _mm256_cmpgt_epi8(hi_z, low));
+				__m256i digit = _mm256_and_si256(_mm256_cmpgt_epi8(v, lo_0),
+								 _mm256_cmpgt_epi8(hi_9, v));
+				__m256i print =
+					_mm256_and_si256(_mm256_cmpgt_epi8(v, sp), _mm256_cmpgt_epi8(del, v));
+				uint64_t w = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(letter, digit));
+				uint64_t pr = (uint32_t)_mm256_movemask_epi8(print);
+				uint64_t hi = (uint32_t)_mm256_movemask_epi8(v);
+				W |= (w | hi) << (32 * h);
+				S |= (pr & ~w) << (32 * h);
+				HI |= hi << (32 * h);
+			}
+		} else {
+			for (size_t i = 0; i < len; i++) {
+				unsigned char c = byte_class[p[base + i]];
+				W |= (uint64_t)(c == 1) << i;
+				S |= (uint64_t)(c == 2) << i;
+				HI |= (uint64_t)(p[base + i] >= 0x80) << i;
+			}
+		}
+		/* Bytes of a separator that started in the previous block. */
+		if (consumed > base) {
+			size_t k = consumed - base;
+			W &= k >= 64 ? 0 : ~0ull << k;
+			S &= k >= 64 ? 0 : ~0ull << k;
+		}
+		for (uint64_t h = HI; h; h &= h - 1) {
+			size_t i = base + (size_t)__builtin_ctzll(h), k;
+			if (i < consumed || (p[i] != 0xC2 && p[i] != 0xE2))
+				continue;
+			k = unicode_sep(p + i, n - i);
+			if (!k)
+				continue;
+			consumed = i + k;
+			for (size_t j = i; j < consumed && j < base + 64; j++) {
+				W &= ~(1ull << (j - base));
+				S &= ~(1ull << (j - base));
+			}
+		}
+		if (!(flags & MINHASH_TOK_SYMBOLS))
+			S = 0;
+		for (;;) {
+			if (open) {
+				uint64_t z = ~W & (~0ull << pos);
+				if (!z)
+					break; /* the token goes on into the next block */
+				pos = (unsigned)__builtin_ctzll(z);
+				tokens_push(t, token_hash(p + start, base + pos - start, n - start), start,
+					    base + pos - start);
+				open = 0;
+			}
+			uint64_t c = (W | S) & (pos < 64 ? ~0ull << pos : 0);
+			if (!c)
+				break;
+			pos = (unsigned)__builtin_ctzll(c);
+			if (S >> pos & 1) {
+				tokens_push(t, fmix64(p[base + pos] ^ (0x53ull << 56)), base + pos, 1);
+				pos++;
+				if (pos == 64)
+					break;
+				continue;
+			}
+			open = 1;
+			start = base + pos;
+		}
+	}
+	if (open)
+		tokens_push(t, token_hash(p + start, n - start, n - start), start, n - start);
+}
+#endif
+
+void minhash_tokenize(struct minhash_tokens *t, const char *text, size_t n, unsigned flags)
+{
+	if (n > UINT32_MAX)
+		n = UINT32_MAX;
+#ifdef MINHASH_X86
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi")) {
+		tokenize_avx2(t, (const unsigned char *)text, n, flags);
+		return;
+	}
+#endif
+	minhash_tokenize_scalar(t, text, n, flags);
 }
 
 void minhash_params_default(struct minhash_params *p)

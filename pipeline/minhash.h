@@ -46,6 +46,9 @@ void minhash_tokens_release(struct minhash_tokens *t);
  * 4 GiB (spans are 32-bit).  Never fails: allocation aborts on OOM. */
 void minhash_tokenize(struct minhash_tokens *t, const char *p, size_t n, unsigned flags);
 
+/* The same with the portable code path only (tests compare the two). */
+void minhash_tokenize_scalar(struct minhash_tokens *t, const char *p, size_t n, unsigned flags);
+
 /* Parameters.  Defaults (minhash_params_default): 5-token shingles, symbols
  * as tokens, threshold 0.8, and the band layout minhash_params_set_threshold
  * picks for it (21 bands of 6 rows). */

@@ -21,6 +21,8 @@ static size_t set_of(struct minhash *m, const char *s, uint64_t *out, size_t cap
 	return m->nsh;
 }
 
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
 static uint64_t rng(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -76,6 +78,60 @@ int main(void)
 		lng[200] = 'r';
 		ntok(&t, lng, 0);
 		T_TRUE(t.hash[0] != h1);
+	}
+	/* The vector tokenizer equals the scalar one on random mixes of letters,
+	 * digits, symbols, spaces and (broken) UTF-8, across block boundaries. */
+	{
+		static const char *const pieces[] = {"a",
+						     "Z",
+						     "7",
+						     " ",
+						     "+",
+						     ".",
+						     "\xc2\xa0",
+						     "\xe2\x80\x94",
+						     "\xe2\x81\x80",
+						     "\xc3\xa9",
+						     "\xe2",
+						     "\xc2",
+						     "\x80",
+						     "\xe2\x80",
+						     "word",
+						     "\n",
+						     "\xe2\x80\xc2\xa0",
+						     "\xff"};
+		struct minhash_tokens v;
+		char buf[400];
+		uint64_t s = (uint64_t)time(NULL) * 2654435761u | 1;
+		int bad = 0;
+		minhash_tokens_init(&v);
+		for (int round = 0; round < 3000 && !bad; round++) {
+			size_t o = 0, want = rng(&s) % 300;
+			while (o < want) {
+				const char *pc = pieces[rng(&s) % ARRAY_LEN(pieces)];
+				size_t l = strlen(pc);
+				memcpy(buf + o, pc, l);
+				o += l;
+			}
+			for (unsigned fl = 0; fl < 2; fl++) {
+				minhash_tokenize(&t, buf, o, fl);
+				minhash_tokenize_scalar(&v, buf, o, fl);
+				bad |= t.n != v.n;
+				for (size_t i = 0; i < t.n && !bad; i++) {
+					bad |= t.hash[i] != v.hash[i] || t.off[i] != v.off[i] ||
+					       t.len[i] != v.len[i];
+					if (bad)
+						fprintf(stderr, "token %zu: (%u,%u) vs (%u,%u)\n", i,
+							t.off[i], t.len[i], v.off[i], v.len[i]);
+				}
+				if (bad)
+					fprintf(stderr,
+						"tokenizers differ on round %d (%zu bytes, flags %u)\n",
+						round, o, fl);
+			}
+		}
+		T_EQ_INT(bad, 0);
+		minhash_tokens_release(&v);
 	}
 	minhash_tokens_release(&t);
 

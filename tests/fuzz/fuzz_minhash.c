@@ -2,7 +2,7 @@
  * fuzz_minhash.c - the tokenizer, shingles, signatures and n-gram matching
  * on arbitrary bytes (teacher text and benchmark problems are untrusted):
  * never crash or read out of bounds; every token span lies inside the input;
- * the vector and scalar signatures agree; a text always matches itself as a
+ * the vector and scalar tokenizers and signatures agree; a text always matches itself as a
  * benchmark problem when it has a word.
  */
 #include "decontam.h"
@@ -40,6 +40,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	if (minhash_jaccard(m.sh, m.nsh, m.sh, m.nsh) != 1.0)
 		abort();
+	/* The vector tokenizer equals the scalar one. */
+	{
+		struct minhash_tokens v;
+		minhash_tokens_init(&v);
+		for (unsigned fl = 0; fl < 2; fl++) {
+			minhash_tokenize(&m.tok, text, size, fl);
+			minhash_tokenize_scalar(&v, text, size, fl);
+			if (v.n != m.tok.n)
+				abort();
+			for (size_t i = 0; i < v.n; i++)
+				if (v.hash[i] != m.tok.hash[i] || v.off[i] != m.tok.off[i] ||
+				    v.len[i] != m.tok.len[i])
+					abort();
+		}
+		minhash_tokens_release(&v);
+	}
 	minhash_release(&m);
 
 	d = decontam_new(p.shingle);
