@@ -8,5 +8,6 @@
 
 int cmd_init(int argc, char **argv);
 int cmd_dedup(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct command {
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
 	{"dedup", cmd_dedup, "mark near-duplicate prompts and traces, and benchmark contamination"},
+	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 };
 
 static void usage(FILE *f)
