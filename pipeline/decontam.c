@@ -365,7 +365,7 @@ static int bench_start(struct db *db, struct decontam *d, int b, int64_t *start,
 int decontam_run(struct db *db, struct decontam *d, struct decontam_bench_report *reports, struct derr *e)
 {
 	struct db_stmt *rd = NULL, *mark = NULL, *put = NULL;
-	int64_t start[DECONTAM_MAX_BENCHMARKS], from = INT64_MAX, max_id = 0, now = now_ms();
+	int64_t start[DECONTAM_MAX_BENCHMARKS] = {0}, from = INT64_MAX, max_id = 0, now = now_ms();
 	int rc;
 
 	if (d->nb == 0)
