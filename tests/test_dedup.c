@@ -5,9 +5,14 @@
 #include "buf.h"
 #include "db.h"
 #include "dedup.h"
+#include "fields.h"
 #include "hash.h"
+#include "json.h"
+#include "jsonl.h"
 #include "minhash.h"
 #include "t.h"
+#include "text.h"
+#include "util.h"
 
 #include <time.h>
 
@@ -173,6 +178,100 @@ static void join(char words[][12], int n, char *out, size_t len)
 	out[0] = '\0';
 	for (int i = 0; i < n && o + 14 < len; i++)
 		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? " " : "", words[i]);
+}
+
+/* Prompts of a shared data file by their identity hash (as ingest does);
+ * with traces, the response's reasoning as a trace of that prompt. */
+static void load_real(struct db *db, const char *path, int with_traces, int sample)
+{
+	struct jsonl_reader *rd = NULL;
+	struct jsonl_record rec;
+	struct derr e = {0};
+	struct db_stmt *ins = NULL, *get = NULL;
+	T_OK(jsonl_open(&rd, path, 1 << 22, &e), &e);
+	T_OK(db_prepare(db,
+			"INSERT INTO prompts (hash, norm_version, text, created_at) VALUES (?1, 1, ?2, 0)"
+			" ON CONFLICT (hash) DO NOTHING",
+			&ins, &e),
+	     &e);
+	T_OK(db_prepare(db, "SELECT id FROM prompts WHERE hash = ?1", &get, &e), &e);
+	T_OK(db_begin(db, &e), &e);
+	while (jsonl_next(rd, &rec, &e) == 1) {
+		cJSON *o = json_parse(rec.data, rec.len);
+		const char *p = o ? fields_prompt(o, NULL) : NULL,
+			   *resp = o ? json_get_str(o, "response") : NULL;
+		char hash[33];
+		if (p && text_prompt_hash(p, strlen(p), hash) == 0) {
+			db_reset(ins);
+			db_bind_text(ins, 1, hash, -1);
+			db_bind_text(ins, 2, p, -1);
+			T_OK(db_step(ins, &e), &e);
+			if (with_traces && resp) {
+				db_reset(get);
+				db_bind_text(get, 1, hash, -1);
+				T_EQ_INT(db_step(get, &e), 1);
+				const char *end = strstr(resp, "</think>");
+				char *reasoning = xstrndup(resp, end ? (size_t)(end - resp) : strlen(resp));
+				add_trace(db, db_col_int64(get, 0), sample, reasoning);
+				free(reasoning);
+			}
+		}
+		cJSON_Delete(o);
+	}
+	T_OK(db_commit(db, &e), &e);
+	db_finalize(ins);
+	db_finalize(get);
+	jsonl_close(rd);
+}
+
+/* The same GSM8K question from three trace files (three teachers) is one
+ * prompt; their traces are kept apart by prompt; marks are deterministic. */
+static void real_data(void)
+{
+	static const char *const files[] = {"traces_r1_gsm8k.jsonl", "traces_qwq32b_gsm8k_part1.jsonl",
+					    "traces_r1distill_qwen32b_gsm8k.jsonl"};
+	char path[512];
+	struct db *a, *b;
+	if (!t_shared_path("gsm8k_test.jsonl", path, sizeof(path))) {
+		printf("real-data cases skipped: shared data absent\n");
+		return;
+	}
+	a = new_db();
+	b = new_db();
+	for (int i = 0; i < 3; i++) {
+		char f[512];
+		if (!t_shared_path(files[i], f, sizeof(f)))
+			continue;
+		load_real(a, f, 1, i);
+		load_real(b, f, 1, i);
+	}
+	T_EQ_INT(q(a, "SELECT count(*) FROM prompts"), 582);
+	T_EQ_INT(q(a, "SELECT count(*) FROM traces"), 582 + 291 + 582);
+	load_real(a, path, 0, 0);
+	load_real(b, path, 0, 0);
+	T_EQ_INT(q(a, "SELECT count(*) FROM prompts"), 1319); /* all 582 are GSM8K test questions */
+	struct dedup_report rp = run(a, DEDUP_PROMPT, 0.8), rt = run(a, DEDUP_TRACE, 0.8);
+	printf("real: %lld near-duplicate gsm8k prompts in %lld clusters; %lld of %lld traces near-identical "
+	       "to a "
+	       "sibling\n",
+	       (long long)rp.duplicates, (long long)rp.clusters, (long long)rt.duplicates,
+	       (long long)rt.indexed);
+	/* Different teachers rarely write the same reasoning. */
+	T_TRUE(rt.duplicates * 20 < rt.indexed);
+	T_TRUE(rp.duplicates * 20 < 1319);
+	run(b, DEDUP_TRACE, 0.8);
+	run(b, DEDUP_PROMPT, 0.8);
+	char *x = dump(a, "prompt"), *y = dump(b, "prompt");
+	T_EQ_STR(x, y);
+	free(x);
+	free(y);
+	x = dump(a, "trace");
+	y = dump(b, "trace");
+	T_EQ_STR(x, y);
+	free(x);
+	free(y);
+	db_close(a);
+	db_close(b);
 }
 
 int main(void)
@@ -378,5 +477,6 @@ int main(void)
 		db_close(inc);
 		db_close(all);
 	}
+	real_data();
 	return t_done();
 }
