@@ -30,7 +30,12 @@
 	X(DERR_ZSTD, -14, "compression error")                            \
 	X(DERR_READONLY, -15, "read-only database or directory")          \
 	X(DERR_INTERRUPTED, -16, "interrupted")                           \
-	X(DERR_PROFILE, -17, "generation profile conflict")
+	X(DERR_PROFILE, -17, "generation profile conflict")                \
+	X(DERR_TRAIN_CHECKSUM, -160, "shard checksum mismatch")           \
+	X(DERR_TRAIN_MANIFEST, -161, "bad export manifest")               \
+	X(DERR_TRAIN_NOMASK, -162, "loss mask covers no token")           \
+	X(DERR_TRAIN_CKPT, -163, "bad or truncated checkpoint")           \
+	X(DERR_TRAIN_DIVERGED, -164, "training diverged (loss not finite)")
 
 enum derr_code {
 #define DERR_ENUM(name, value, desc) name = value,
