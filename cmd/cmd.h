@@ -7,5 +7,6 @@
 #define DISTILL_CMD_H
 
 int cmd_init(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

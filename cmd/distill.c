@@ -18,6 +18,7 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
+	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 };
 
 static void usage(FILE *f)
