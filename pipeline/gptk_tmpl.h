@@ -70,7 +70,8 @@ static void F(ln_fwd_rows)(void *ctx, int n0, int n1)
 	}
 }
 
-static void F(layernorm_fwd)(R *out, R *mean, R *rstd, const R *inp, const R *w, const R *b, int N, int C, int nth)
+static void F(layernorm_fwd)(R *out, R *mean, R *rstd, const R *inp, const R *w, const R *b, int N, int C,
+			     int nth)
 {
 	struct F(ln_args) a = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .C = C};
 	gptk_par(nth, N, F(ln_fwd_rows), &a);
@@ -144,8 +145,8 @@ static void F(mm_fwd_rows)(void *ctx, int n0, int n1)
 	int C = a->C, OC = a->OC;
 	if (n1 <= n0)
 		return;
-	GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1, a->inp + (size_t)n0 * C, C, a->w, C, 0,
-	     a->out + (size_t)n0 * OC, OC);
+	GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n1 - n0, OC, C, 1, a->inp + (size_t)n0 * C, C, a->w, C,
+	     0, a->out + (size_t)n0 * OC, OC);
 	if (a->bias)
 		for (int n = n0; n < n1; n++) {
 			R *o = a->out + (size_t)n * OC;
@@ -176,8 +177,8 @@ static void F(mm_bwd_oc)(void *ctx, int k0, int k1)
 	struct F(mm_args) *a = ctx;
 	if (k1 <= k0)
 		return;
-	GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, k1 - k0, a->C, a->N, 1, a->dout + k0, a->OC, a->inp, a->C, 1,
-	     a->dw + (size_t)k0 * a->C, a->C);
+	GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, k1 - k0, a->C, a->N, 1, a->dout + k0, a->OC, a->inp,
+	     a->C, 1, a->dw + (size_t)k0 * a->C, a->C);
 	if (a->dbias)
 		for (int n = 0; n < a->N; n++) {
 			const R *d = a->dout + (size_t)n * a->OC;
@@ -186,10 +187,18 @@ static void F(mm_bwd_oc)(void *ctx, int k0, int k1)
 		}
 }
 
-static void F(matmul_bwd)(R *dinp, R *dw, R *dbias, const R *dout, const R *inp, const R *w, int N, int C, int OC,
-			  int nth)
+static void F(matmul_bwd)(R *dinp, R *dw, R *dbias, const R *dout, const R *inp, const R *w, int N, int C,
+			  int OC, int nth)
 {
-	struct F(mm_args) a = {.dinp = dinp, .dw = dw, .dbias = dbias, .dout = dout, .inp = inp, .w = w, .N = N, .C = C, .OC = OC};
+	struct F(mm_args) a = {.dinp = dinp,
+			       .dw = dw,
+			       .dbias = dbias,
+			       .dout = dout,
+			       .inp = inp,
+			       .w = w,
+			       .N = N,
+			       .C = C,
+			       .OC = OC};
 	if (dinp)
 		gptk_par(nth, N, F(mm_bwd_rows), &a);
 	gptk_par(nth, OC, F(mm_bwd_oc), &a);
@@ -254,8 +263,8 @@ static void F(att_fwd_heads)(void *ctx, int u0, int u1)
 		for (int t0 = 0; t0 < T; t0 += GPTK_QB) {
 			int nq = T - t0 < GPTK_QB ? T - t0 : GPTK_QB, n = t0 + nq;
 			F(att_probs)(S, base + (size_t)t0 * C3, base + C, nq, n, hs, C3, t0, scale, lse, 0);
-			GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hs, n, 1, S, n, base + 2 * C, C3, 0,
-			     a->out + ((size_t)b * T + t0) * C + h * hs, C);
+			GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hs, n, 1, S, n, base + 2 * C, C3,
+			     0, a->out + ((size_t)b * T + t0) * C + h * hs, C);
 		}
 	}
 	free(S);
@@ -286,31 +295,42 @@ static void F(att_bwd_heads)(void *ctx, int u0, int u1)
 			const R *O = a->o + ((size_t)b * T + t0) * C + h * hs;
 			F(att_probs)(P, q, base + C, nq, n, hs, C3, t0, scale, (R *)lse, 1);
 			/* dP (nq,n) = dO (nq,hs) @ V^T */
-			GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, n, hs, 1, dO, C, base + 2 * C, C3, 0, dP, n);
+			GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nq, n, hs, 1, dO, C, base + 2 * C, C3,
+			     0, dP, n);
 			for (int r = 0; r < nq; r++) {
-				const R *dor = dO + (size_t)r * C, *or = O + (size_t)r * C;
+				const R *dor = dO + (size_t)r * C, * or = O + (size_t)r * C;
 				R *p = P + (size_t)r * n, *dp = dP + (size_t)r * n, D = 0;
 				for (int i = 0; i < hs; i++)
-					D += dor[i] * or[i];
+					D += dor[i] * or [i];
 				/* dS = P * (dP - D), zero above the diagonal since P is */
 				for (int j = 0; j < n; j++)
 					dp[j] = p[j] * (dp[j] - D);
 			}
 			/* dQ += scale dS @ K;  dK += scale dS^T @ Q;  dV += P^T @ dO */
-			GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hs, n, scale, dP, n, base + C, C3, 1,
-			     dbase + (size_t)t0 * C3, C3);
-			GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, hs, nq, scale, dP, n, q, C3, 1, dbase + C, C3);
-			GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, hs, nq, 1, P, n, dO, C, 1, dbase + 2 * C, C3);
+			GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hs, n, scale, dP, n, base + C, C3,
+			     1, dbase + (size_t)t0 * C3, C3);
+			GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, hs, nq, scale, dP, n, q, C3, 1,
+			     dbase + C, C3);
+			GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, n, hs, nq, 1, P, n, dO, C, 1,
+			     dbase + 2 * C, C3);
 		}
 	}
 	free(P);
 	free(dP);
 }
 
-static void F(attention_bwd)(R *dqkv, const R *dout, const R *qkv, const R *out, const R *lse, int B, int T, int C,
-			     int NH, int nth)
+static void F(attention_bwd)(R *dqkv, const R *dout, const R *qkv, const R *out, const R *lse, int B, int T,
+			     int C, int NH, int nth)
 {
-	struct F(att_args) a = {.dqkv = dqkv, .dout = dout, .qkv = qkv, .o = out, .lse = (R *)lse, .B = B, .T = T, .C = C, .NH = NH};
+	struct F(att_args) a = {.dqkv = dqkv,
+				.dout = dout,
+				.qkv = qkv,
+				.o = out,
+				.lse = (R *)lse,
+				.B = B,
+				.T = T,
+				.C = C,
+				.NH = NH};
 	gptk_par(nth, B * NH, F(att_bwd_heads), &a);
 }
 
@@ -417,8 +437,8 @@ static void F(ce_rows)(void *ctx, int n0, int n1)
 	free(p);
 }
 
-static void F(crossentropy)(R *losses, R *dlogits, const R *logits, const int *targets, const R *weights, R dscale,
-			    int N, int V, int Vp, int nth)
+static void F(crossentropy)(R *losses, R *dlogits, const R *logits, const int *targets, const R *weights,
+			    R dscale, int N, int V, int Vp, int nth)
 {
 	struct F(ce_args) a = {.losses = losses,
 			       .dlogits = dlogits,

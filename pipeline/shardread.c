@@ -107,13 +107,13 @@ int shardread_manifest_load(struct shardread_manifest *m, const char *dir, struc
 		const char *sha = json_get_str(it, "sha256");
 		double n = -1, bytes = -1;
 		if (!file || !split || !sha || strlen(sha) != 64) {
-			rc = derr_set(e, DERR_TRAIN_MANIFEST, "%s: shard %d lacks file, split or a 64-hex sha256", path,
-				      i);
+			rc = derr_set(e, DERR_TRAIN_MANIFEST,
+				      "%s: shard %d lacks file, split or a 64-hex sha256", path, i);
 			goto out;
 		}
 		if (!safe_name(file)) {
-			rc = derr_set(e, DERR_TRAIN_MANIFEST, "%s: shard file \"%.200s\" is not a plain name", path,
-				      file);
+			rc = derr_set(e, DERR_TRAIN_MANIFEST, "%s: shard file \"%.200s\" is not a plain name",
+				      path, file);
 			goto out;
 		}
 		json_get_num(it, "samples", &n);
@@ -181,8 +181,8 @@ static int file_sha256(const char *path, char hex[65], long long *size, struct d
 	return 0;
 }
 
-int shardread_verify(const struct shardread_manifest *m, const char *dir, const char *split, long long *nsamples,
-		     struct derr *e)
+int shardread_verify(const struct shardread_manifest *m, const char *dir, const char *split,
+		     long long *nsamples, struct derr *e)
 {
 	long long total = 0;
 	for (int i = 0; i < m->nshards; i++) {
@@ -196,14 +196,16 @@ int shardread_verify(const struct shardread_manifest *m, const char *dir, const 
 		if ((rc = file_sha256(path, hex, &size, e)))
 			return rc;
 		if (strcmp(hex, s->sha256))
-			return derr_set(e, DERR_TRAIN_CHECKSUM,
-					"shard %s: SHA-256 mismatch: the manifest says %s, the file has %s; the "
-					"export is corrupt or was modified, refusing to train on it",
-					s->file, s->sha256, hex);
+			return derr_set(
+				e, DERR_TRAIN_CHECKSUM,
+				"shard %s: SHA-256 mismatch: the manifest says %s, the file has %s; the "
+				"export is corrupt or was modified, refusing to train on it",
+				s->file, s->sha256, hex);
 		if (s->bytes >= 0 && size != s->bytes)
-			return derr_set(e, DERR_TRAIN_CHECKSUM,
-					"shard %s: %lld bytes, the manifest says %lld; refusing to train on it", s->file,
-					size, s->bytes);
+			return derr_set(
+				e, DERR_TRAIN_CHECKSUM,
+				"shard %s: %lld bytes, the manifest says %lld; refusing to train on it",
+				s->file, size, s->bytes);
 		total += s->samples > 0 ? s->samples : 0;
 	}
 	if (nsamples)
@@ -222,8 +224,8 @@ struct shardread {
 	long lineno;
 };
 
-int shardread_open(struct shardread **out, const struct shardread_manifest *m, const char *dir, const char *split,
-		   struct derr *e)
+int shardread_open(struct shardread **out, const struct shardread_manifest *m, const char *dir,
+		   const char *split, struct derr *e)
 {
 	struct shardread *r = xcalloc(1, sizeof(*r));
 	r->m = m;

@@ -47,13 +47,13 @@ void shardread_manifest_release(struct shardread_manifest *m);
  * and SHA-256.  DERR_TRAIN_CHECKSUM naming the shard and both digests on a
  * mismatch; DERR_IO when a shard cannot be read.  nsamples (may be NULL)
  * gets the manifest's sample count of those shards. */
-int shardread_verify(const struct shardread_manifest *m, const char *dir, const char *split, long long *nsamples,
-		     struct derr *e);
+int shardread_verify(const struct shardread_manifest *m, const char *dir, const char *split,
+		     long long *nsamples, struct derr *e);
 
 /* Stream the records of split's shards in manifest order. */
 struct shardread;
-int shardread_open(struct shardread **out, const struct shardread_manifest *m, const char *dir, const char *split,
-		   struct derr *e);
+int shardread_open(struct shardread **out, const struct shardread_manifest *m, const char *dir,
+		   const char *split, struct derr *e);
 /* 1 and *rec (owned by the caller, cJSON_Delete it) for the next record;
  * 0 at the end; <0 on a read error or a line that is not a JSON object
  * (the message names shard and line). */

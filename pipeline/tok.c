@@ -86,7 +86,8 @@ int tok_chat(struct tok_seq *s, const cJSON *messages, float w_reasoning, float 
 				token = roles[k].token;
 		if (token < 0) {
 			s->n = start;
-			return derr_set(e, DERR_PARSE, "message %d has unknown role \"%.40s\"", i, role->valuestring);
+			return derr_set(e, DERR_PARSE, "message %d has unknown role \"%.40s\"", i,
+					role->valuestring);
 		}
 		len = strlen(content->valuestring);
 		tok_push(s, token, 0);

@@ -93,8 +93,9 @@ static int tdata_load(struct tdata *d, const struct shardread_manifest *m, const
 		if (s.n > row_len)
 			d->truncated++;
 		if (d->ntok + (size_t)s.n > max_tokens) {
-			rc = derr_set(e, DERR_LIMIT, "the %s split has more than %zu tokens; use fewer samples",
-				      split, max_tokens);
+			rc = derr_set(e, DERR_LIMIT,
+				      "the %s split has more than %zu tokens; use fewer samples", split,
+				      max_tokens);
 			goto out;
 		}
 		if (d->ntok + (size_t)s.n > d->cap) {
@@ -178,8 +179,8 @@ static void shuffle_order(long *order, long n, uint64_t seed, long epoch)
 }
 
 /* Fill one row of the batch (inputs, targets, weights, pos: T entries each). */
-static void fill_row(const struct tdata *d, const long *order, long first, int count, int T, float w_r, float w_a,
-		     int *inp, int *tgt, float *w, int *pos)
+static void fill_row(const struct tdata *d, const long *order, long first, int count, int T, float w_r,
+		     float w_a, int *inp, int *tgt, float *w, int *pos)
 {
 	int row_len = T + 1, k = 0;
 	int *tok = xmalloc(sizeof(int) * (size_t)row_len), *p = xmalloc(sizeof(int) * (size_t)row_len);
@@ -235,7 +236,8 @@ static float lr_at(const struct tstate *s, long step)
 	double lr = s->lr, lo = s->lr * s->min_lr_frac, prog;
 	if (step < s->warmup)
 		return (float)(lr * (double)(step + 1) / (double)s->warmup);
-	prog = (double)(step - s->warmup) / (double)(s->total_steps - s->warmup > 1 ? s->total_steps - s->warmup : 1);
+	prog = (double)(step - s->warmup) /
+	       (double)(s->total_steps - s->warmup > 1 ? s->total_steps - s->warmup : 1);
 	if (prog > 1)
 		prog = 1;
 	return (float)(lo + 0.5 * (lr - lo) * (1.0 + cos(M_PI * prog)));
@@ -254,8 +256,8 @@ static int validate(struct gpt *g, const struct tdata *vd, const long *vorder, c
 		for (int i = 0; i < B; i++, row++) {
 			size_t o = (size_t)i * T;
 			if (row < vr->n)
-				fill_row(vd, vorder, vr->first[row], vr->count[row], T, s->w_reasoning, s->w_answer,
-					 inp + o, tgt + o, w + o, pos + o);
+				fill_row(vd, vorder, vr->first[row], vr->count[row], T, s->w_reasoning,
+					 s->w_answer, inp + o, tgt + o, w + o, pos + o);
 			else
 				fill_pad_row(T, inp + o, tgt + o, w + o, pos + o);
 		}
@@ -360,11 +362,13 @@ int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, st
 	for (long i = 0; i < td.n; i++)
 		for (size_t k = td.off[i] + 1; k < td.off[i + 1] && k < td.off[i] + (size_t)T + 1; k++) {
 			uint8_t sg = td.seg[k];
-			mask_total += (sg == SEG_REASONING && s.w_reasoning != 0) || (sg == SEG_ANSWER && s.w_answer != 0);
+			mask_total += (sg == SEG_REASONING && s.w_reasoning != 0) ||
+				      (sg == SEG_ANSWER && s.w_answer != 0);
 		}
 	if (mask_total == 0) {
 		rc = derr_set(e, DERR_TRAIN_NOMASK,
-			      "refusing to start: the loss mask covers no token (%ld samples; no assistant token with "
+			      "refusing to start: the loss mask covers no token (%ld samples; no assistant "
+			      "token with "
 			      "nonzero weight within the first %d tokens of any sample)",
 			      td.n, T + 1);
 		goto out;
@@ -421,8 +425,8 @@ int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, st
 				shuffle_order(order, td.n, s.seed, (long)s.epoch);
 				pack(&rows, &td, order, T + 1);
 			}
-			fill_row(&td, order, rows.first[s.row], rows.count[s.row], T, s.w_reasoning, s.w_answer,
-				 inp + off, tgt + off, w + off, pos + off);
+			fill_row(&td, order, rows.first[s.row], rows.count[s.row], T, s.w_reasoning,
+				 s.w_answer, inp + off, tgt + off, w + off, pos + off);
 			s.row++;
 		}
 		rc = gpt_forward(&g, inp, pos, tgt, w, B, T, e);
@@ -435,8 +439,8 @@ int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, st
 		if (rc)
 			goto out;
 		if (!isfinite(g.loss)) {
-			rc = derr_set(e, DERR_TRAIN_DIVERGED, "step %ld: loss is %f; lower --lr", (long)s.step,
-				      (double)g.loss);
+			rc = derr_set(e, DERR_TRAIN_DIVERGED, "step %ld: loss is %f; lower --lr",
+				      (long)s.step, (double)g.loss);
 			goto out;
 		}
 		gpt_zero_grad(&g);
@@ -447,8 +451,9 @@ int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, st
 					.beta2 = s.beta2,
 					.eps = s.eps,
 					.weight_decay = s.weight_decay,
-					.grad_scale = s.grad_clip > 0 && gnorm > s.grad_clip ? (float)(s.grad_clip / gnorm)
-											     : 1.0f,
+					.grad_scale = s.grad_clip > 0 && gnorm > s.grad_clip
+							      ? (float)(s.grad_clip / gnorm)
+							      : 1.0f,
 					.t = (long)s.step};
 		gpt_update(&g, &ad);
 
@@ -466,10 +471,11 @@ int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, st
 		if (log)
 			log(ctx, &rep);
 
-		if (have_val && (s.step == s.total_steps || (o->val_every > 0 && s.step % o->val_every == 0) ||
-				 (o->stop_at > 0 && s.step == o->stop_at))) {
-			if ((rc = validate(&g, &vd, vorder, &vrows, &s, o->val_batches, inp, tgt, w, pos, &rep.val_loss,
-					   e)))
+		if (have_val &&
+		    (s.step == s.total_steps || (o->val_every > 0 && s.step % o->val_every == 0) ||
+		     (o->stop_at > 0 && s.step == o->stop_at))) {
+			if ((rc = validate(&g, &vd, vorder, &vrows, &s, o->val_batches, inp, tgt, w, pos,
+					   &rep.val_loss, e)))
 				goto out;
 			rep.is_val = 1;
 			r.val_loss = rep.val_loss;
@@ -503,6 +509,12 @@ out:
 		gpt_release(&g);
 	shardread_manifest_release(&m);
 	return rc;
+}
+
+int trainer_load_model(struct gpt *g, const char *path, int nth, enum gptk_isa isa, struct derr *e)
+{
+	struct tstate s;
+	return gpt_load(g, path, &s, sizeof(s), nth, isa, e);
 }
 
 /* ---- generation --------------------------------------------------------------------------- */
@@ -546,8 +558,8 @@ int trainer_generate(struct gpt *g, const char *system, const char *const *users
 				int next;
 				if (done[i] || p + 1 < prompt[i].n)
 					continue;
-				next = gpt_sample(logits + (size_t)i * Vp, g->cfg.vocab_size, o->temperature, o->top_p,
-						  &rng[i]);
+				next = gpt_sample(logits + (size_t)i * Vp, g->cfg.vocab_size, o->temperature,
+						  o->top_p, &rng[i]);
 				if (next == TOK_END || gen[i].n >= o->max_new) {
 					done[i] = 1;
 					continue;

@@ -20,11 +20,11 @@ struct trainer_opts {
 	const char *out_dir;  /* checkpoints go here (created); NULL: none */
 	const char *resume;   /* checkpoint to resume from, or NULL */
 	struct gpt_config model;
-	int batch;		  /* B rows per step */
-	long steps;		  /* total steps; 0: from epochs */
-	double epochs;		  /* used when steps is 0 */
-	float lr, min_lr_frac;	  /* peak learning rate; cosine floor as a fraction of it */
-	long warmup;		  /* linear warmup steps */
+	int batch;	       /* B rows per step */
+	long steps;	       /* total steps; 0: from epochs */
+	double epochs;	       /* used when steps is 0 */
+	float lr, min_lr_frac; /* peak learning rate; cosine floor as a fraction of it */
+	long warmup;	       /* linear warmup steps */
 	float weight_decay, grad_clip, beta1, beta2, eps;
 	uint64_t seed;
 	float w_reasoning, w_answer; /* loss weights of thinking and answer tokens */
@@ -34,9 +34,9 @@ struct trainer_opts {
 	long stop_at;		     /* stop (and checkpoint) after this step; 0: run to the end */
 	int threads;
 	enum gptk_isa isa;
-	double peak_flops;   /* MFU denominator; 0: measure */
-	size_t max_tokens;   /* cap on training tokens held in memory */
-	long max_samples;    /* use at most this many training samples (0: all) */
+	double peak_flops; /* MFU denominator; 0: measure */
+	size_t max_tokens; /* cap on training tokens held in memory */
+	long max_samples;  /* use at most this many training samples (0: all) */
 };
 
 /* Defaults: 4 layers, 4 heads, width 128, context 256, B 8, lr 1e-3,
@@ -70,6 +70,9 @@ struct trainer_result {
  * checkpoints and at the end.  log may be NULL. */
 int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, struct trainer_result *res,
 		struct derr *e);
+
+/* Load the model of a training checkpoint (OUT/ckpt.bin) for inference. */
+int trainer_load_model(struct gpt *g, const char *path, int nth, enum gptk_isa isa, struct derr *e);
 
 struct trainer_gen_opts {
 	int max_new;	   /* tokens generated at most per prompt */
