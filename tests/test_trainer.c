@@ -111,7 +111,7 @@ static void test_overfit(const char *out)
 	o.model.channels = 64;
 	o.model.max_seq_len = 64;
 	o.batch = 8;
-	o.steps = 300;
+	o.steps = 200;
 	o.warmup = 10;
 	o.lr = 1e-2f;
 	o.weight_decay = 0;
