@@ -7,5 +7,8 @@
 #define DISTILL_CMD_H
 
 int cmd_init(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_refresh(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 #endif
