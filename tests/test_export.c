@@ -409,17 +409,19 @@ int main(void)
 	/* The manifest parser keeps shard names inside the directory. */
 	{
 		static const char *bad[] = {
-			"{\"format_version\":1,\"ruleset_hash\":\"x\",\"counts\":{\"samples\":0},\"shards\":["
-			"{\"file\":"
-			"\"../x\",\"split\":\"train\",\"samples\":0,\"bytes\":0,\"sha256\":\"" /* */
-			"0000000000000000000000000000000000000000000000000000000000000000\"}]}",
-			"{\"format_version\":1,\"ruleset_hash\":\"x\",\"counts\":{\"samples\":0},\"shards\":["
-			"{\"file\":"
-			"\"val-00000-of-00001.jsonl.zst\",\"split\":\"train\",\"samples\":0,\"bytes\":0,"
-			"\"sha256\":\"" /* */
-			"0000000000000000000000000000000000000000000000000000000000000000\"}]}",
-			"{\"format_version\":9,\"ruleset_hash\":\"x\",\"counts\":{\"samples\":0},\"shards\":["
-			"]}",
+			("{\"format_version\":1,\"ruleset_hash\":\"x\",\"counts\":{\"samples\":0},\"shards\":"
+			 "["
+			 "{\"file\":"
+			 "\"../x\",\"split\":\"train\",\"samples\":0,\"bytes\":0,\"sha256\":\"" /* */
+			 "0000000000000000000000000000000000000000000000000000000000000000\"}]}"),
+			("{\"format_version\":1,\"ruleset_hash\":\"x\",\"counts\":{\"samples\":0},\"shards\":"
+			 "["
+			 "{\"file\":"
+			 "\"val-00000-of-00001.jsonl.zst\",\"split\":\"train\",\"samples\":0,\"bytes\":0,"
+			 "\"sha256\":\"" /* */
+			 "0000000000000000000000000000000000000000000000000000000000000000\"}]}"),
+			("{\"format_version\":9,\"ruleset_hash\":\"x\",\"counts\":{\"samples\":0},\"shards\":"
+			 "[]}"),
 			"[]",
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
