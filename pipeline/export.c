@@ -51,17 +51,19 @@ static const char SQL_CANDIDATES[] =
 	"   JOIN dup_members d2 ON d2.kind = 'trace' AND d2.cluster_id = d.cluster_id AND d2.rank < d.rank"
 	"   JOIN trace_outcomes o2 ON o2.trace_id = d2.member_id AND o2.ruleset_id = :rs AND o2.accepted = 1"
 	"   WHERE d.kind = 'trace' AND d.member_id = t.id))"
-	" AND (:dups OR NOT EXISTS (SELECT 1 FROM dup_members d"
-	"   JOIN dup_members d2 ON d2.kind = 'prompt' AND d2.cluster_id = d.cluster_id AND d2.rank < d.rank"
-	"   JOIN jobs j2 ON j2.prompt_id = d2.member_id"
-	"   JOIN traces t2 ON t2.job_id = j2.id"
-	"   JOIN trace_outcomes o2 ON o2.trace_id = t2.id AND o2.ruleset_id = :rs AND o2.accepted = 1"
-	"   WHERE d.kind = 'prompt' AND d.member_id = p.id))"
+	/* CROSS JOIN pins the order: from this prompt's cluster outwards. */
+	" AND (:dups OR NOT EXISTS (SELECT 1 FROM dup_members d CROSS JOIN dup_members d2"
+	"   CROSS JOIN jobs j2 CROSS JOIN traces t2 CROSS JOIN trace_outcomes o2"
+	"   WHERE d.kind = 'prompt' AND d.member_id = p.id AND d2.kind = 'prompt'"
+	"   AND d2.cluster_id = d.cluster_id AND d2.rank < d.rank AND j2.prompt_id = d2.member_id"
+	"   AND t2.job_id = j2.id AND o2.trace_id = t2.id AND o2.ruleset_id = :rs AND o2.accepted = 1))"
 	" AND (:domain IS NULL OR p.domain = :domain)"
 	" AND (:source IS NULL OR EXISTS (SELECT 1 FROM prompt_sources ps2"
 	"   WHERE ps2.prompt_id = p.id AND ps2.source = :source))"
 	" AND (:profile IS NULL OR pr.name = :profile)"
-	" AND (:maxtok IS NULL OR t.completion_tokens <= :maxtok)"
+	/* CASE, not OR: completion_tokens sits after the long text columns, and
+	 * reading it walks their overflow pages; only pay that when asked. */
+	" AND CASE WHEN :maxtok IS NULL THEN 1 ELSE t.completion_tokens <= :maxtok END"
 	" ORDER BY j.prompt_id, j.profile_id, j.sample_index";
 
 static const char SQL_FETCH[] =
@@ -421,6 +423,7 @@ int export_plan_new(struct db *db, const struct export_opts *o, struct export_pl
 	struct db_stmt *st = NULL;
 	int64_t cur_prompt = -1, kept_for_prompt = 0;
 	struct sha256 fp;
+	int64_t t0 = mono_ns();
 	int rc;
 
 	*out = NULL;
@@ -533,6 +536,7 @@ int export_plan_new(struct db *db, const struct export_opts *o, struct export_pl
 			p->train++;
 	}
 	sha256_final_hex(&fp, p->fingerprint);
+	log_debug("export: planned %zu samples in %lldms", p->n, (long long)((mono_ns() - t0) / 1000000));
 	*out = p;
 	return 0;
 fail:
@@ -578,6 +582,8 @@ struct writer {
 	struct shard *open[2]; /* current shard per split */
 	uint32_t count[2];     /* shards per split */
 	int64_t lines[2];
+	struct buf spare[8]; /* chunk buffers handed back by the compressors */
+	int nspare;
 };
 
 /* The compressed stream passes through here: hash and count as it is written. */
@@ -640,7 +646,14 @@ static void *shard_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		if (!rc)
 			rc = zst_writer_write(zw, chunk.data, chunk.len, &s->err);
-		buf_release(&chunk);
+		pthread_mutex_lock(&w->mu);
+		if (w->nspare < (int)ARRAY_SIZE(w->spare)) {
+			buf_reset(&chunk);
+			w->spare[w->nspare++] = chunk;
+		} else {
+			buf_release(&chunk);
+		}
+		pthread_mutex_unlock(&w->mu);
 	}
 	if (!rc) {
 		rc = zst_writer_finish(zw, &s->err);
@@ -682,8 +695,11 @@ static void shard_push(struct writer *w, struct shard *s)
 	s->q[(s->qhead + s->qlen) % QUEUE_CHUNKS] = s->fill;
 	s->qlen++;
 	pthread_cond_broadcast(&w->cv);
+	if (w->nspare) /* reuse: a fresh 1 MiB buffer per chunk costs page faults */
+		s->fill = w->spare[--w->nspare];
+	else
+		buf_init(&s->fill, LINE_MAX_BYTES + CHUNK_BYTES);
 	pthread_mutex_unlock(&w->mu);
-	buf_init(&s->fill, LINE_MAX_BYTES + CHUNK_BYTES);
 }
 
 static void shard_close(struct writer *w, struct shard *s)
@@ -763,6 +779,8 @@ static void writer_free(struct writer *w)
 		free(s);
 		s = next;
 	}
+	for (int i = 0; i < w->nspare; i++)
+		buf_release(&w->spare[i]);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 }
@@ -849,44 +867,87 @@ static void profiles_release(struct profiles *ps)
 	free(ps->v);
 }
 
-/* Append s (n bytes) JSON-escaped, without quotes. */
+/* JSON escapes: 0 = copy as is, else the letter after the backslash ('u':
+ * \u00XX).  Filled once by esc_init() before the first line is built. */
+static unsigned char esc_kind[256];
+
+static void esc_init(void)
+{
+	for (int c = 0; c < 0x20; c++)
+		esc_kind[c] = 'u';
+	esc_kind['\n'] = 'n';
+	esc_kind['\r'] = 'r';
+	esc_kind['\t'] = 't';
+	esc_kind['\b'] = 'b';
+	esc_kind['\f'] = 'f';
+	esc_kind['"'] = '"';
+	esc_kind['\\'] = '\\';
+}
+
+/* Does any of the 8 bytes need escaping (< 0x20, '"' or '\\')?  The usual
+ * "has a byte less than n / equal to c" word tricks: exact as a yes/no. */
+static inline int swar_special(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t lt = (x - ones * 0x20) & ~x & highs;
+	uint64_t q = x ^ (ones * 0x22), b = x ^ (ones * 0x5c);
+	q = (q - ones) & ~q & highs;
+	b = (b - ones) & ~b & highs;
+	return (lt | q | b) != 0;
+}
+
+/* Append s (n bytes) JSON-escaped, without quotes.  The hot loop of an
+ * export: reserve the worst case once, then copy runs between escapes. */
 static int esc(struct buf *b, const char *s, size_t n)
 {
 	static const char hx[] = "0123456789abcdef";
-	size_t run = 0;
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	char *o;
 
-	if (buf_grow(b, n + 2))
+	if (n > (b->max / 6) || buf_grow(b, 6 * n))
 		return DERR_LIMIT;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char u[6];
-		const char *rep;
-		size_t rn = 2;
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		switch (c) {
-		case '"': rep = "\\\""; break;
-		case '\\': rep = "\\\\"; break;
-		case '\n': rep = "\\n"; break;
-		case '\r': rep = "\\r"; break;
-		case '\t': rep = "\\t"; break;
-		default:
-			memcpy(u, "\\u00", 4);
-			u[4] = hx[c >> 4];
-			u[5] = hx[c & 15];
-			rep = u;
-			rn = 6;
+	o = b->data + b->len;
+	while (p < end) {
+		const unsigned char *q = p;
+		unsigned char k;
+		/* Skip 8 bytes at a time while none needs escaping. */
+		while (end - q >= 8) {
+			uint64_t x;
+			memcpy(&x, q, 8);
+			if (swar_special(x))
+				break;
+			q += 8;
 		}
-		if (buf_append(b, s + run, i - run) || buf_append(b, rep, rn))
-			return DERR_LIMIT;
-		run = i + 1;
+		while (q < end && !esc_kind[*q])
+			q++;
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		if (q == end)
+			break;
+		k = esc_kind[*q];
+		*o++ = '\\';
+		if (k == 'u') {
+			memcpy(o, "u00", 3);
+			o[3] = hx[*q >> 4];
+			o[4] = hx[*q & 15];
+			o += 5;
+		} else {
+			*o++ = (char)k;
+		}
+		p = q + 1;
 	}
-	return buf_append(b, s + run, n - run);
+	b->len = (size_t)(o - b->data);
+	b->data[b->len] = '\0';
+	return 0;
 }
 
 static int str_field(struct buf *b, const char *key, const char *v)
 {
-	int rc = buf_printf(b, ",\"%s\":", key);
+	int rc = buf_puts(b, ",\"");
+	if (!rc)
+		rc = buf_puts(b, key);
+	if (!rc)
+		rc = buf_puts(b, "\":");
 	if (rc)
 		return rc;
 	if (!v)
@@ -1177,6 +1238,7 @@ int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, 
 	struct buf manifest = BUF_INIT(MANIFEST_MAX);
 	struct stat sb;
 	int rc = 0, in_tx = 0, have_old = 0, threads = p->o.threads > 0 ? p->o.threads : 2;
+	int64_t t0 = mono_ns();
 
 	memset(res, 0, sizeof(*res));
 	memset(&w, 0, sizeof(w));
@@ -1215,14 +1277,21 @@ int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, 
 		rc = derr_set(e, DERR_IO, "%s: %s", tmp, strerror(errno));
 		goto fail_tmp;
 	}
+	/* One read transaction for the whole pass: every trace is read from one
+	 * snapshot, and SQLite takes its file locks once instead of per row. */
+	if ((rc = db_begin(db, e)))
+		goto fail_tmp;
+	in_tx = 1;
 	if ((rc = db_prepare(db, SQL_FETCH, &st, e)))
 		goto fail_tmp;
+	esc_init();
 
 	/* Build lines in the planned order and feed the shards. */
 	for (size_t i = 0; i < p->n && !rc; i++) {
 		struct plan_item *it = &p->items[i];
 		struct profile_info *pi = NULL;
 		struct shard *s;
+		size_t start, len;
 
 		db_reset(st);
 		db_bind_int64(st, 1, it->trace_id);
@@ -1236,32 +1305,46 @@ int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, 
 		if (rc)
 			break;
 		pi->used = 1;
-		buf_reset(&line);
-		if (build_line(&line, it, st, pi)) {
+		s = w.open[it->split];
+		if (!s && (rc = shard_open(&w, it->split, &s, e)))
+			break;
+		/* Build straight into the shard's chunk; a line that would take a
+		 * non-empty shard past its target moves to a new shard instead. */
+		start = s->fill.len;
+		if (build_line(&s->fill, it, st, pi)) {
+			s->fill.len = start;
+			s->fill.data[start] = '\0';
 			rc = derr_set(e, DERR_LIMIT, "trace %lld: line over %zu bytes",
 				      (long long)it->trace_id, LINE_MAX_BYTES);
 			break;
 		}
-		s = w.open[it->split];
-		if (s && s->raw_bytes > 0 && s->raw_bytes + (int64_t)line.len > p->o.shard_bytes) {
+		len = s->fill.len - start;
+		if (s->samples > 0 && s->raw_bytes + (int64_t)len > p->o.shard_bytes) {
+			buf_reset(&line);
+			buf_append(&line, s->fill.data + start, len);
+			s->fill.len = start;
+			s->fill.data[start] = '\0';
 			shard_close(&w, s);
-			s = NULL;
+			if ((rc = shard_open(&w, it->split, &s, e)))
+				break;
+			buf_append(&s->fill, line.data, line.len);
 		}
-		if (!s && (rc = shard_open(&w, it->split, &s, e)))
-			break;
 		it->shard = s->index;
 		it->line = (uint32_t)s->samples;
 		s->samples++;
-		s->raw_bytes += (int64_t)line.len;
-		buf_append(&s->fill, line.data, line.len);
+		s->raw_bytes += (int64_t)len;
 		if (s->fill.len >= CHUNK_BYTES)
 			shard_push(&w, s);
 	}
 	db_finalize(st);
 	st = NULL;
+	db_rollback(db); /* end the read transaction */
+	in_tx = 0;
 	rc = writer_finish(&w, rc, e);
 	if (rc)
 		goto fail_tmp;
+	log_debug("export: %zu lines built and compressed in %lldms", p->n,
+		  (long long)((mono_ns() - t0) / 1000000));
 
 	/* Final names now that each split's shard count is known. */
 	for (struct shard *s = w.all; s; s = s->next) {
@@ -1327,6 +1410,8 @@ int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, 
 		goto fail_tmp;
 	}
 	in_tx = 0;
+	log_debug("export: lineage recorded and directory in place at %lldms",
+		  (long long)((mono_ns() - t0) / 1000000));
 	if (have_old)
 		rmtree(old);
 	res->samples = (int64_t)p->n;

@@ -126,9 +126,10 @@ static int64_t fx_trace(struct db *db, int64_t prompt_id, int64_t profile_id, in
  * newlines, quotes and a non-ASCII word so escaping is exercised). */
 static void fx_text(struct buf *b, uint64_t seed, size_t n)
 {
-	static const char *words[] = {"so",    "the",	"answer", "is", "we",	"compute", "\\frac{1}{2}",
-				      "step",  "check", "x",	  "=",	"3,",	"then",	   "\"quoted\"",
-				      "Wait,", "naïve", "sum",	  "of", "\n\n", "terms",   "\t"};
+	static const char *words[] = {"so",	      "the",	    "answer", "is",    "we",  "compute",
+				      "\\frac{1}{2}", "step",	    "check",  "x",     "=",   "3,",
+				      "then",	      "\"quoted\"", "Wait,",  "naïve", "sum", "\x01ctl",
+				      "of",	      "\n\n",	    "terms",  "\t"};
 	uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
 	buf_reset(b);
 	while (b->len < n) {
