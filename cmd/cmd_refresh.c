@@ -163,9 +163,15 @@ static int stage_export(struct run *r, struct derr *e)
 			goto out;
 		o.mix_json = buf_str(&mix);
 	}
-	if (refresh_last_export(r->db, &r->prev_id, r->prev_version, fp, e) ||
-	    export_plan_new(r->db, &o, &plan, e))
+	if (refresh_last_export(r->db, &r->prev_id, r->prev_version, fp, e))
 		goto out;
+	if (export_plan_new(r->db, &o, &plan, e)) {
+		if (e->code == DERR_NOTFOUND && !o.ruleset) { /* nothing judged yet */
+			note(r, "%s", "no current rule set yet");
+			st = ST_NOTHING;
+		}
+		goto out;
+	}
 	count(r, "samples", export_plan_samples(plan), "samples");
 	if (r->prev_id && !strcmp(fp, export_plan_fingerprint(plan))) {
 		note(r, "unchanged since %s", r->prev_version);
