@@ -10,5 +10,6 @@ int cmd_init(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_refresh(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

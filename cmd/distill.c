@@ -21,6 +21,7 @@ static const struct command {
 	{"export", cmd_export, "write accepted traces as zstd training shards with a manifest"},
 	{"refresh", cmd_refresh, "the cron job: ingest, work, filter, dedup, export, publish"},
 	{"gc", cmd_gc, "delete derived rows of old rule sets and pruned exports"},
+	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 };
 
 static void usage(FILE *f)

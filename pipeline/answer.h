@@ -54,6 +54,12 @@ void answer_check_pred(const char *gold, const char *pred, const struct answer_o
 void answer_check_trace(const char *gold, const char *answer, size_t alen, const char *reasoning, size_t rlen,
 			const struct answer_options *o, struct answer_result *r);
 
+/* Compare two already-extracted answers (gold, then prediction).  Returns
+ * ANSWER_OK with *equal set, ANSWER_GOLD_UNPARSED, ANSWER_NO_ANSWER (empty
+ * prediction) or ANSWER_BUDGET. */
+int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
+		   const struct answer_options *o, int *equal);
+
 /* Clean reference from a raw one as ingested: GSM8K "... #### 42" -> "42",
  * the last \boxed{} of a solution, surrounding $...$ stripped.  0, or
  * ANSWER_GOLD_UNPARSED when nothing usable is found. */

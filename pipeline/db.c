@@ -11,9 +11,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#define DB_STMT_CACHE 64
+
 struct db {
 	sqlite3 *h;
 	char *path;
+	struct {
+		const char *key;
+		sqlite3_stmt *st;
+	} cache[DB_STMT_CACHE];
+	int ncache;
 };
 
 /* sqlite3_stmt is used directly as our opaque db_stmt. */
@@ -152,6 +159,8 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
+	for (int i = 0; i < db->ncache; i++)
+		sqlite3_finalize(db->cache[i].st);
 	sqlite3_close_v2(db->h);
 	free(db->path);
 	free(db);
@@ -225,6 +234,29 @@ int db_prepare(struct db *db, const char *sql, struct db_stmt **out, struct derr
 		return db_fail(db->h, rc, e, "prepare");
 	}
 	*out = (struct db_stmt *)st;
+	return 0;
+}
+
+int db_prepare_cached(struct db *db, const char *sql, struct db_stmt **out, struct derr *e)
+{
+	int rc;
+
+	for (int i = 0; i < db->ncache; i++) {
+		if (db->cache[i].key == sql) {
+			sqlite3_reset(db->cache[i].st);
+			sqlite3_clear_bindings(db->cache[i].st);
+			*out = (struct db_stmt *)db->cache[i].st;
+			return 0;
+		}
+	}
+	if (db->ncache == DB_STMT_CACHE)
+		return derr_set(e, DERR_DB, "statement cache full (raise DB_STMT_CACHE)");
+	rc = db_prepare(db, sql, out, e);
+	if (rc)
+		return rc;
+	db->cache[db->ncache].key = sql;
+	db->cache[db->ncache].st = ST(*out);
+	db->ncache++;
 	return 0;
 }
 

@@ -55,7 +55,12 @@ void db_rollback(struct db *db); /* safe when no transaction is open */
 /* Statements.  Parameters are 1-based, columns 0-based. */
 int db_prepare(struct db *db, const char *sql, struct db_stmt **out, struct derr *e);
 void db_finalize(struct db_stmt *st); /* NULL is fine */
-void db_reset(struct db_stmt *st);    /* reset and clear bindings */
+
+/* A statement prepared once per connection and kept, keyed by the address
+ * of sql (pass a string constant).  It comes back reset with no bindings;
+ * call db_reset() when done with it and never finalize it (db_close does). */
+int db_prepare_cached(struct db *db, const char *sql, struct db_stmt **out, struct derr *e);
+void db_reset(struct db_stmt *st); /* reset and clear bindings */
 int db_bind_int64(struct db_stmt *st, int i, int64_t v);
 int db_bind_double(struct db_stmt *st, int i, double v);
 int db_bind_text(struct db_stmt *st, int i, const char *s, int n);    /* n<0: strlen; NULL -> NULL */
