@@ -971,6 +971,17 @@ static int templated(struct buf *b, const char *tmpl, const char *prompt)
 	return rc ? rc : esc(b, p, strlen(p));
 }
 
+/* Append again the len bytes at off of b itself (an already escaped text). */
+static int copy_self(struct buf *b, size_t off, size_t len)
+{
+	if (buf_grow(b, len))
+		return DERR_LIMIT;
+	memcpy(b->data + b->len, b->data + off, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
 static int build_line(struct buf *b, const struct plan_item *it, struct db_stmt *st,
 		      const struct profile_info *pi)
 {
@@ -978,6 +989,8 @@ static int build_line(struct buf *b, const struct plan_item *it, struct db_stmt 
 	const char *ref = db_col_text(st, 2), *reasoning = db_col_text(st, 3);
 	const char *answer = db_col_text(st, 4), *model = db_col_text(st, 5);
 	const char *source = db_col_text(st, 7), *domain = db_col_text(st, 8);
+	size_t rlen = reasoning ? db_col_bytes(st, 3) : 0, alen = answer ? db_col_bytes(st, 4) : 0;
+	size_t roff, rend, aoff, aend;
 	int rc;
 
 	if (!prompt)
@@ -1006,18 +1019,27 @@ static int build_line(struct buf *b, const struct plan_item *it, struct db_stmt 
 		rc = templated(b, pi->template, prompt);
 	if (!rc)
 		rc = buf_puts(b, "\"},{\"role\":\"assistant\",\"content\":\"<think>\\n");
+	/* Reasoning and answer are escaped once and copied for their own fields. */
+	roff = b->len;
 	if (!rc)
-		rc = esc(b, reasoning, strlen(reasoning));
+		rc = esc(b, reasoning, rlen);
+	rend = b->len;
 	if (!rc)
 		rc = buf_puts(b, "\\n</think>\\n\\n");
+	aoff = b->len;
 	if (!rc)
-		rc = esc(b, answer, strlen(answer));
+		rc = esc(b, answer, alen);
+	aend = b->len;
 	if (!rc)
-		rc = buf_puts(b, "\"}]");
+		rc = buf_puts(b, "\"}],\"reasoning\":\"");
 	if (!rc)
-		rc = str_field(b, "reasoning", reasoning);
+		rc = copy_self(b, roff, rend - roff);
 	if (!rc)
-		rc = str_field(b, "answer", answer);
+		rc = buf_puts(b, "\",\"answer\":\"");
+	if (!rc)
+		rc = copy_self(b, aoff, aend - aoff);
+	if (!rc)
+		rc = buf_putc(b, '"');
 	if (!rc)
 		rc = str_field(b, "reference", ref);
 	if (!rc)

@@ -15,6 +15,7 @@
 #include "export.h"
 #include "export_fixture.h"
 #include "json.h"
+#include "log.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -97,6 +98,13 @@ static int dcmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static void sink(void *ctx, enum log_level level, const char *msg)
+{
+	(void)ctx;
+	(void)level;
+	fprintf(stderr, "    %s\n", msg);
+}
+
 static double cpu_of(const struct rusage *ru)
 {
 	return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
@@ -118,6 +126,8 @@ static double run_export(const char *dbp, const char *out, double *cpu, long *rs
 		struct export_result res;
 		struct derr e = {0};
 		export_opts_init(&o);
+		if (getenv("DISTILL_VERBOSE"))
+			log_set_sink(sink, NULL, LOG_DEBUG);
 		if (db_open(&db, dbp, 0, &e) || export_plan_new(db, &o, &p, &e) ||
 		    export_plan_write(db, p, out, 1, NULL, &res, &e)) {
 			fprintf(stderr, "export: %s\n", e.msg);
