@@ -10,6 +10,8 @@ int cmd_init(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_refresh(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_check_answer(int argc, char **argv);
+int cmd_reextract(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
 #endif

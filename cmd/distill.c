@@ -21,6 +21,8 @@ static const struct command {
 	{"export", cmd_export, "write accepted traces as zstd training shards with a manifest"},
 	{"refresh", cmd_refresh, "the cron job: ingest, work, filter, dedup, export, publish"},
 	{"gc", cmd_gc, "delete derived rows of old rule sets and pruned exports"},
+	{"check-answer", cmd_check_answer, "judge answers against gold ones (JSON lines in and out)"},
+	{"reextract", cmd_reextract, "re-extract clean references from the stored raw ones"},
 	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 };
 
