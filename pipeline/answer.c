@@ -17,7 +17,7 @@
 #include <strings.h>
 
 /* Bump on any change that can alter a verdict (part of the rule-set hash). */
-#define ANSWER_CHECKER_VERSION "answer-4"
+#define ANSWER_CHECKER_VERSION "answer-5"
 
 /* Longest answer we try to understand; longer ones are a budget status. */
 #define ANSWER_MAX_LEN 4096
@@ -648,6 +648,29 @@ static int sentence_number(const char *s, size_t n, struct buf *out)
 	return buf_append(out, found, flen) ? -1 : 0;
 }
 
+/* Equal as text once case, spaces, full stops and text marks are ignored
+ * (and at least one letter compared). */
+static int loose_text_equal(const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t i = 0, j = 0;
+	int letters = 0;
+	for (;;) {
+		while (i < an && (is_space(a[i]) || a[i] == '.' || a[i] == MATHNORM_TEXT_OPEN ||
+				  a[i] == MATHNORM_TEXT_CLOSE))
+			i++;
+		while (j < bn && (is_space(b[j]) || b[j] == '.' || b[j] == MATHNORM_TEXT_OPEN ||
+				  b[j] == MATHNORM_TEXT_CLOSE))
+			j++;
+		if (i == an || j == bn)
+			return i == an && j == bn && letters;
+		if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[j]))
+			return 0;
+		letters += isalpha((unsigned char)a[i]) != 0;
+		i++;
+		j++;
+	}
+}
+
 /* The one amount of money ("$4", "\\$1,200.50") in a raw sentence: 0 and
  * the number in out, or -1 when there is none or several different ones. */
 static int money_number(const char *s, size_t n, struct buf *out)
@@ -760,6 +783,11 @@ int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
 		}
 		*equal = r == MATHEXPR_EQUAL;
 	}
+	/* The same words, whatever their case, spacing or marks ("No Solution"
+	 * for \\text{no solution}). */
+	if (!*equal && memchr(g.data, MATHNORM_TEXT_OPEN, g.len) &&
+	    loose_text_equal(g.data, g.len, p.data, p.len))
+		*equal = 1;
 	/* A sentence ("Tom could buy 11 more CDs") for a number: its only
 	 * number, else its only amount of money ("... cost \\$4 more than 2"). */
 	if (!*equal && !o->strict && (!pe || memchr(p.data, MATHNORM_TEXT_OPEN, p.len)) &&
