@@ -439,8 +439,12 @@ int db_backup(struct db *db, const char *dest, struct derr *e)
 		rc = db_fail(dh, rc, e, "backup");
 		goto out;
 	}
+	/* A backup is a single self-contained file: leave WAL mode. */
 	rc = sqlite3_exec(dh, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
-	rc = 0;
+	if (rc != SQLITE_OK) {
+		rc = db_fail(dh, rc, e, "backup");
+		goto out;
+	}
 out:
 	sqlite3_close(dh);
 	if (rc == 0 && rename(tmp, dest) != 0)
