@@ -7,6 +7,9 @@
 #define DISTILL_CMD_H
 
 int cmd_init(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_refresh(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 int cmd_check_answer(int argc, char **argv);
 int cmd_reextract(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);

@@ -18,6 +18,9 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
+	{"export", cmd_export, "write accepted traces as zstd training shards with a manifest"},
+	{"refresh", cmd_refresh, "the cron job: ingest, work, filter, dedup, export, publish"},
+	{"gc", cmd_gc, "delete derived rows of old rule sets and pruned exports"},
 	{"check-answer", cmd_check_answer, "judge answers against gold ones (JSON lines in and out)"},
 	{"reextract", cmd_reextract, "re-extract clean references from the stored raw ones"},
 	{"ingest", cmd_ingest, "read prompt files into the database and queue jobs"},
