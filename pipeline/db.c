@@ -58,8 +58,8 @@ static int db_fail(sqlite3 *h, int rc, struct derr *e, const char *what)
 	/* SQLite reports a failed write (ENOSPC aside) as a bare I/O error and
 	 * the errno is gone by now: name the usual causes in the one line. */
 	if (code == DERR_IO && rc != SQLITE_CANTOPEN)
-		return derr_set(e, code, "%s: %s (out of space, over a file-size limit, or a device error)", what,
-				msg);
+		return derr_set(e, code, "%s: %s (out of space, over a file-size limit, or a device error)",
+				what, msg);
 	return derr_set(e, code, "%s: %s", what, msg);
 }
 
