@@ -9,8 +9,10 @@
  * cleanly on SIGINT/SIGTERM.
  */
 #include "cli.h"
+#include "fields.h"
 #include "hash.h"
 #include "json.h"
+#include "jsonl.h"
 #include "log.h"
 #include "sim.h"
 #include "text.h"
@@ -725,29 +727,28 @@ static uint64_t prompt_key(const char *p, struct buf *tmp)
 
 static int load_exclude(const char *path, struct hset *ex, struct buf *tmp)
 {
-	FILE *f = fopen(path, "rb");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t got;
-	static const char *const keys[] = {"prompt", "problem", "question"};
+	struct jsonl_reader *rd = NULL;
+	struct jsonl_record rec;
+	struct derr e = {0};
+	int rc;
 
-	if (!f) {
-		cli_error("--exclude %s: %s", path, strerror(errno));
+	if (jsonl_open(&rd, path, (size_t)16 << 20, &e)) {
+		cli_error("--exclude: %s", e.msg);
 		return -1;
 	}
-	while ((got = getline(&line, &cap, f)) > 0) {
-		cJSON *o = json_parse(line, (size_t)got);
-		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-			const char *p = json_get_str(o, keys[i]);
-			if (p) {
-				hset_add(ex, prompt_key(p, tmp));
-				break;
-			}
-		}
+	while ((rc = jsonl_next(rd, &rec, &e)) == 1) {
+		cJSON *o = rec.data ? json_parse(rec.data, rec.len) : NULL;
+		/* prompt, problem or question: the fields ingest detects */
+		const char *p = fields_prompt(o, NULL);
+		if (p)
+			hset_add(ex, prompt_key(p, tmp));
 		cJSON_Delete(o);
 	}
-	free(line);
-	fclose(f);
+	jsonl_close(rd);
+	if (rc < 0) {
+		cli_error("--exclude: %s", e.msg);
+		return -1;
+	}
 	return 0;
 }
 
