@@ -189,6 +189,7 @@ struct conn {
 	int too_big;
 	int64_t start_ns;
 	int have_reply;
+	int answered; /* an error reply went out on the first call */
 	struct sim_reply reply;
 };
 
@@ -256,6 +257,7 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, int status, cons
 {
 	struct sim_reply r;
 	enum MHD_Result rc;
+	__atomic_fetch_add(&srv.stats.errors_4xx, 1, __ATOMIC_RELAXED);
 	sim_reply_init(&r);
 	sim_reply_error(&r, status, type, code, msg);
 	rc = queue_buf(conn, status, r.content_type, buf_str(&r.body), r.body.len, -1);
@@ -399,6 +401,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		buf_init(&c->body, (size_t)srv.cfg.max_body);
 		c->start_ns = mono_ns();
 		*con_cls = c;
+		c->answered = 1; /* until the checks below pass */
 		__atomic_fetch_add(&srv.stats.requests, 1, __ATOMIC_RELAXED);
 		if (!rt && path_known)
 			return queue_error(conn, 405, "invalid_request_error", NULL, "Method not allowed.");
@@ -412,15 +415,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 								     MHD_HTTP_HEADER_CONTENT_LENGTH);
 			int64_t n;
-			if (cl && !parse_int64(cl, 0, INT64_MAX, &n) && n > srv.cfg.max_body) {
-				__atomic_fetch_add(&srv.stats.errors_4xx, 1, __ATOMIC_RELAXED);
+			if (cl && !parse_int64(cl, 0, INT64_MAX, &n) && n > srv.cfg.max_body)
 				return queue_error(conn, 413, "invalid_request_error", "request_too_large",
 						   "Request body too large.");
-			}
 		}
+		c->answered = 0;
 		return MHD_YES;
 	}
-	if (!rt) /* an error reply is already queued: drop the rest of the body */
+	if (c->answered || !rt) /* an error reply is already queued: drop the rest of the body */
 		return (*upload_size = 0, MHD_YES);
 	if (*upload_size) {
 		if (!c->too_big && buf_append(&c->body, upload, *upload_size))

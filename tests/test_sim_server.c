@@ -226,6 +226,8 @@ static void test_basic(void)
 		T_EQ_DBL(v, 6, 0);
 		json_get_num(j, "stream", &v);
 		T_EQ_DBL(v, 1, 0);
+		json_get_num(j, "errors_4xx", &v); /* 404, 405, 400, 404 model, 413 twice */
+		T_EQ_DBL(v, 6, 0);
 		cJSON_Delete(j);
 	}
 	resp_release(&r);
