@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char serve_usage[] =
 	"usage: distill-teacher-sim [--port P] [--seed S] [--config FILE] [--replay FILE.jsonl]...\n"
@@ -490,10 +491,15 @@ static void print_help(void)
 	      stdout);
 }
 
-static volatile sig_atomic_t got_signal;
+/* SIGINT/SIGTERM write their number to a pipe that the main thread reads:
+ * a handler is process-wide, so the signal is caught whichever thread it
+ * lands on (sanitizer runtimes start threads of their own before main). */
+static int signal_pipe[2] = {-1, -1};
 static void on_signal(int sig)
 {
-	got_signal = sig;
+	unsigned char b = (unsigned char)sig;
+	ssize_t n = write(signal_pipe[1], &b, 1);
+	(void)n;
 }
 
 static int serve(int argc, char **argv)
@@ -617,14 +623,17 @@ static int serve(int argc, char **argv)
 		srv.cfg.replay = replay;
 	}
 
-	/* Signals are taken by sigwait in this thread only. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (pipe(signal_pipe)) {
+		cli_error("pipe: %s", strerror(errno));
+		goto out;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	(void)on_signal;
 
 	if (timer_start()) {
 		cli_error("cannot start the timer thread");
@@ -652,8 +661,8 @@ static int serve(int argc, char **argv)
 	log_info("seed %" PRIu64 ", model %s%s", srv.cfg.seed, srv.cfg.models[0],
 		 srv.cfg.nmodels > 1 ? ", ..." : "");
 
-	int sig = 0;
-	while (sigwait(&set, &sig) != 0)
+	unsigned char sig = 0;
+	while (read(signal_pipe[0], &sig, 1) != 1 && errno == EINTR)
 		;
 	log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	shutting_down = 1;
@@ -674,6 +683,10 @@ out:
 	free(replays);
 	free(set_idx);
 	free(set_val);
+	if (signal_pipe[0] >= 0) {
+		close(signal_pipe[0]);
+		close(signal_pipe[1]);
+	}
 	return rc;
 }
 
