@@ -88,8 +88,7 @@ struct cctx {
 	struct derr *e;
 };
 
-static int cerr(struct cctx *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int cerr(struct cctx *c, int line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int cerr(struct cctx *c, int line, const char *fmt, ...)
 {
 	char msg[360];
 	va_list ap;
@@ -398,9 +397,8 @@ static void excerpt(char *out, size_t cap, const char *s, size_t n, size_t so, s
 	out[o] = '\0';
 }
 
-static void vset(struct filter_verdict *v, enum filter_state st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void vset(struct filter_verdict *v, enum filter_state st, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void vset(struct filter_verdict *v, enum filter_state st,
+						       const char *fmt, ...)
 {
 	va_list ap;
 	v->state = st;
