@@ -1199,6 +1199,23 @@ const char *filter_state_name(enum filter_state s)
 	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "?";
 }
 
+unsigned filter_uses(const struct filter *f)
+{
+	unsigned u = 0;
+	for (int i = 0; i < f->n; i++) {
+		const struct rule *r = f->r[i].src;
+		if (f->r[i].target == RULE_PROMPT)
+			u |= FILTER_USES_PROMPT;
+		for (int w = 0; w < r->nwhen; w++) {
+			if (r->when[w].field == RULE_WHEN_SOURCE)
+				u |= FILTER_USES_SOURCE;
+			if (r->when[w].field == RULE_WHEN_PROFILE)
+				u |= FILTER_USES_PROFILE;
+		}
+	}
+	return u;
+}
+
 /* Does the rule's `when` hold for this trace? */
 static int when_holds(const struct rule *r, const struct filter_doc *d, const char **why)
 {
