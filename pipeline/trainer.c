@@ -77,6 +77,9 @@ static int tdata_load(struct tdata *d, const struct shardread_manifest *m, const
 	tok_seq_init(&s);
 	d->offcap = 1024;
 	d->off = xmalloc(sizeof(size_t) * (size_t)d->offcap);
+	d->cap = 4096;
+	d->tok = xmalloc(sizeof(uint16_t) * d->cap);
+	d->seg = xmalloc(d->cap);
 	d->off[0] = 0;
 	if ((rc = shardread_open(&r, m, dir, split, e)))
 		goto out;
@@ -433,7 +436,6 @@ int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, st
 		s.step++;
 		if (rc == DERR_TRAIN_NOMASK) { /* nothing to learn in this batch */
 			log_warn("step %ld: no assistant token in the batch, skipped", (long)s.step);
-			rc = 0;
 			continue;
 		}
 		if (rc)
@@ -537,7 +539,7 @@ int trainer_generate(struct gpt *g, const char *system, const char *const *users
 			tok_prompt(&prompt[i], system, users[s0 + i]);
 			if (prompt[i].n >= maxT) /* no room to answer */
 				done[i] = 1;
-			rng[i] = hash_mix64(o->seed, (uint64_t)(s0 + i));
+			rng[i] = hash_mix64(o->seed, (uint64_t)s0 + (uint64_t)i);
 		}
 		for (int p = 0;; p++) {
 			active = 0;
