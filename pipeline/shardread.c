@@ -89,7 +89,7 @@ int shardread_manifest_parse(struct shardread_manifest *m, const char *text, siz
 		m->ruleset = dup_or_null(json_get_str(root, "ruleset_hash"));
 	shards = cJSON_GetObjectItemCaseSensitive(root, "shards");
 	if (!cJSON_IsArray(shards) || cJSON_GetArraySize(shards) == 0) {
-		rc = derr_set(e, DERR_TRAIN_MANIFEST, "%s: no \"shards\" list", path);
+		rc = derr_set(e, DERR_TRAIN_MANIFEST, "%s: no shards listed (an empty export?)", path);
 		goto out;
 	}
 	m->shards = xcalloc((size_t)cJSON_GetArraySize(shards), sizeof(*m->shards));
