@@ -361,6 +361,21 @@ static void test_dead(void)
 	T_EQ_INT(q(p.db, "SELECT COUNT(*) FROM attempts"), 5);
 	sim_stop(&s);
 
+	/* A response over max_response_bytes is a job error (too_large). */
+	{
+		const char *big[] = {"--pad-reasoning", "8000", NULL};
+		s = sim_start(big);
+		paths_new(&p, "toolarge");
+		seed_db(p.db, 4, 1);
+		write_config(p.cfg, s.port, NULL, NULL, NULL,
+			     ",\"max_attempts\":1,\"max_response_bytes\":4096");
+		T_EQ_INT(work(p.err, args), 3);
+		T_EQ_INT(
+			q(p.db,
+			  "SELECT COUNT(*) FROM jobs WHERE state = 'dead' AND last_error_code = 'too_large'"),
+			4);
+		sim_stop(&s);
+	}
 	{
 		const char *sargs2[] = {"--http-500", "0.6", "--retry-after", "0", NULL};
 		const char *rq[] = {distill, "requeue", "--db", p.db, "--state", "dead", NULL};
