@@ -238,13 +238,25 @@ int main(void)
 					      prompts, conc,	maxtok, NULL};
 			char out[512];
 			double w, c;
+			long sdk_ok = 0;
 			snprintf(out, sizeof(out), "%s/sdk.out", dir);
 			if (run(args, out, NULL, &w, &c) != 0)
 				ok = 0;
-			s_rate[r] = (double)n / w;
+			f = fopen(out, "r");
+			if (f && fgets(line, sizeof(line), f)) {
+				const char *p = strstr(line, "\"ok\":");
+				sdk_ok = p ? strtol(p + 5, NULL, 10) : 0;
+			}
+			if (f)
+				fclose(f);
+			if (sdk_ok != n)
+				ok = 0;
+			/* Only answered requests count, as only recorded traces count for distill. */
+			s_rate[r] = (double)sdk_ok / w;
 			s_cpu[r] = c / (double)n * 10000;
-			printf("  run %d OpenAI Node SDK: %d requests in %.2fs, %.0f/s, %.2f CPU-s/10k\n",
-			       r + 1, n, w, (double)n / w, c / (double)n * 10000);
+			printf("  run %d OpenAI Node SDK: %ld of %d answered in %.2fs, %.0f/s, %.2f "
+			       "CPU-s/10k\n",
+			       r + 1, sdk_ok, n, w, (double)sdk_ok / w, c / (double)n * 10000);
 		}
 		fflush(stdout);
 	}
