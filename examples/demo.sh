@@ -1,6 +1,6 @@
 #!/bin/sh
 # make demo: run the pipeline end to end in ./demo against generated data.
-# Until the later stages land (teacher simulator, work, filter, dedup,
+# Until the later stages land (filter, dedup,
 # export, trainer), it runs what exists: create the database, ingest the
 # shipped arithmetic prompts with two samples each, and show the status.
 set -eu
@@ -16,9 +16,17 @@ echo "demo: 2. ingest examples/prompts.jsonl (generated arithmetic prompts), 2 s
 "$BIN/distill" ingest --db demo.db --samples 2 "$SRC/examples/prompts.jsonl"
 echo "demo: 3. ingest it again: nothing new"
 "$BIN/distill" ingest --db demo.db --samples 2 "$SRC/examples/prompts.jsonl"
-echo "demo: 4. status"
+echo "demo: 4. ask the bundled teacher simulator for every job (distill work)"
+"$BIN/distill-teacher-sim" --port 0 --seed 1 >sim.out 2>sim.log &
+SIM=$!
+trap 'kill $SIM 2>/dev/null' EXIT
+for _ in 1 2 3 4 5 6 7 8 9 10; do grep -q listening sim.out 2>/dev/null && break; sleep 0.2; done
+PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' sim.out)
+DISTILL_TEACHER_URL="http://127.0.0.1:$PORT/v1" "$BIN/distill" work --db demo.db --procs 2 --until-empty
+kill $SIM 2>/dev/null || true
+echo "demo: 5. status"
 "$BIN/distill" status --db demo.db
 "$BIN/distill" check --db demo.db >/dev/null
 echo "demo: done.  demo/demo.db holds the prompts and a queue of jobs; inspect it with"
 echo "      sqlite3 demo/demo.db < examples/audit.sql"
-echo "      (the teacher, filters, dedup, export and trainer join this demo as they land)"
+echo "      (filters, dedup, export and trainer join this demo as they land)"
