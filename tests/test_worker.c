@@ -536,6 +536,14 @@ static void test_samples(void)
 	paths_new(&p, "samples");
 	seed_db(p.db, 1, 4);
 	write_config(p.cfg, s.port, NULL, NULL, NULL, NULL);
+	{
+		/* --max-jobs stops after that many claims; the next run does the rest. */
+		const char *two[] = {"--db", p.db,	   "--teacher", p.cfg, "--procs",
+				     "2",    "--max-jobs", "3",		NULL};
+		T_EQ_INT(work(p.err, two), 0);
+		T_EQ_INT(q(p.db, "SELECT COUNT(*) FROM traces"), 3);
+		check_invariants(p.db);
+	}
 	T_EQ_INT(work(p.err, args), 0);
 	T_EQ_INT(q(p.db, "SELECT COUNT(*) FROM traces"), 4);
 	/* The simulator's synthetic traces vary little; their bodies all differ. */
