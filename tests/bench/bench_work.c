@@ -15,6 +15,7 @@
 #include "queue.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -24,6 +25,20 @@
 #include <unistd.h>
 
 static char dir[256], distill[4096], simbin[4096];
+
+/* Remove a scratch directory and everything under it. */
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static double now_s(void)
 {
@@ -280,7 +295,10 @@ int main(void)
 		printf("  ratio (streaming)       : %.2fx the SDK's req/s, %.2fx less CPU\n", tr / sr,
 		       sc / tc);
 	}
-	if (!ok)
+	if (!ok) {
 		printf("bench_work: some runs did not complete every request (see %s)\n", err);
-	return ok ? 0 : 1;
+		return 1;
+	}
+	rm_tree(dir);
+	return 0;
 }
