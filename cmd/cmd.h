@@ -8,6 +8,16 @@
 
 int cmd_init(int argc, char **argv);
 int cmd_dedup(int argc, char **argv);
+int cmd_check_answer(int argc, char **argv);
+int cmd_reextract(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_work(int argc, char **argv);
+int cmd_requeue(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_filter(int argc, char **argv);
+int cmd_enqueue(int argc, char **argv);
 
 #endif

@@ -19,7 +19,17 @@ static const struct command {
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
 	{"dedup", cmd_dedup, "mark near-duplicate prompts and traces, and benchmark contamination"},
+	{"check-answer", cmd_check_answer, "judge answers against gold ones (JSON lines in and out)"},
+	{"reextract", cmd_reextract, "re-extract clean references from the stored raw ones"},
+	{"ingest", cmd_ingest, "read prompt files into the database and queue jobs"},
+	{"status", cmd_status, "counts: prompts, jobs, traces, acceptance, dedup, exports, cost"},
+	{"check", cmd_check, "integrity check and queue invariants"},
+	{"backup", cmd_backup, "online copy of the database, safe while workers write"},
+	{"work", cmd_work, "ask the teacher for every runnable job and record the traces"},
+	{"requeue", cmd_requeue, "put dead or failed jobs back in the queue"},
 	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
+	{"filter", cmd_filter, "judge traces with the quality rules (rules/*.rules)"},
+	{"enqueue", cmd_enqueue, "raise the sample count of prompts with no accepted trace yet"},
 };
 
 static void usage(FILE *f)

@@ -6,6 +6,8 @@
 #include "answer.h"
 #include "buf.h"
 #include "err.h"
+#include "mathexpr.h"
+#include "mathnorm.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -15,7 +17,7 @@
 #include <strings.h>
 
 /* Bump on any change that can alter a verdict (part of the rule-set hash). */
-#define ANSWER_CHECKER_VERSION "answer-1"
+#define ANSWER_CHECKER_VERSION "answer-2"
 
 /* Longest answer we try to understand; longer ones are a budget status. */
 #define ANSWER_MAX_LEN 4096
@@ -51,15 +53,30 @@ static void trim(const char **p, size_t *n)
 		(*n)--;
 }
 
-/* Last occurrence of needle (case-insensitive when icase) in s[0, n). */
+/* Last occurrence of needle (case-insensitive when icase) in s[0, n).
+ * Candidates are found by their first byte (memrchr), so a miss costs one
+ * pass over s. */
 static const char *rfind(const char *s, size_t n, const char *needle, int icase)
 {
 	size_t m = strlen(needle);
+	unsigned char lo = (unsigned char)tolower((unsigned char)needle[0]);
+	unsigned char up = (unsigned char)toupper((unsigned char)needle[0]);
+
 	if (m == 0 || m > n)
 		return NULL;
-	for (size_t i = n - m + 1; i-- > 0;) {
-		if (icase ? !strncasecmp(s + i, needle, m) : !memcmp(s + i, needle, m))
-			return s + i;
+	for (size_t lim = n - m + 1; lim > 0;) {
+		const char *hit;
+		if (!icase || lo == up) {
+			hit = memrchr(s, needle[0], lim);
+		} else {
+			const char *a = memrchr(s, lo, lim), *b = memrchr(s, up, lim);
+			hit = a > b ? a : b;
+		}
+		if (!hit)
+			return NULL;
+		if (icase ? !strncasecmp(hit, needle, m) : !memcmp(hit, needle, m))
+			return hit;
+		lim = (size_t)(hit - s);
 	}
 	return NULL;
 }
@@ -124,7 +141,8 @@ static int last_box(const char *s, size_t n, const char **a, size_t *alen)
 			if (!hit)
 				break;
 			/* \boxed must not be the prefix of a longer name (\boxedfoo). */
-			if (!isalpha((unsigned char)hit[m]) && !box_argument(hit + m, end, &ca, &cl)) {
+			if (hit + m < end && !isalpha((unsigned char)hit[m]) &&
+			    !box_argument(hit + m, end, &ca, &cl)) {
 				if (!best || hit > best) {
 					best = hit;
 					ba = ca;
@@ -142,41 +160,98 @@ static int last_box(const char *s, size_t n, const char **a, size_t *alen)
 	return 0;
 }
 
-/* The phrases that introduce a final answer, most specific first. */
-static const char *const answer_phrases[] = {
-	"final answer is",
-	"final answer:",
-	"answer is",
-	"answer:",
-};
+/* After "answer" (markdown marks skipped): ':' or "is" introduces it. */
+static const char *phrase_tail(const char *p, const char *end)
+{
+	while (p < end && (*p == '*' || *p == '_' || *p == ' ' || *p == '\t'))
+		p++;
+	if (p < end && *p == ':')
+		return p + 1;
+	if (end - p >= 2 && !strncasecmp(p, "is", 2) && (end - p == 2 || !isalpha((unsigned char)p[2])))
+		return p + 2;
+	return NULL;
+}
+
+/* The last bold span "**X**" of [p, p + n): 0 and the span, or -1. */
+static int bold_span(const char *p, size_t n, const char **a, size_t *alen)
+{
+	const char *close = rfind(p, n, "**", 0);
+	if (!close)
+		return -1;
+	const char *open = rfind(p, (size_t)(close - p), "**", 0);
+	if (!open || close - open <= 2)
+		return -1;
+	*a = open + 2;
+	*alen = (size_t)(close - open - 2);
+	trim(a, alen);
+	return *alen ? 0 : -1;
+}
+
+/* "$28\\%$. I hope it is correct.": a leading $...$ span, else the text up to
+ * a ". " that starts a new sentence. */
+static void first_sentence(const char **p, size_t *l)
+{
+	const char *s = *p;
+	size_t n = *l;
+	if (n > 1 && s[0] == '$') {
+		size_t open = s[1] == '$' ? 2 : 1;
+		for (size_t i = open; i + open <= n; i++)
+			if (s[i] == '$' && s[i - 1] != '\\') {
+				*l = i + open <= n ? i + open : n;
+				return;
+			}
+		return;
+	}
+	for (size_t i = 0; i + 2 < n; i++)
+		if (s[i] == '.' && s[i + 1] == ' ' && s[i + 2] >= 'A' && s[i + 2] <= 'Z') {
+			*l = i;
+			return;
+		}
+}
 
 /*
- * Text after the last answer phrase: to the end of its line, with markdown
- * bold and a trailing period removed.  0 and the span, or -1.
+ * Text after the last "answer:" / "answer is" ("**Answer:** 42", "The final
+ * answer is 7", "**Answer**: ..."): the rest of its line (the next line when
+ * it is empty), its bold part when it has one, without a final full stop.
+ * 0 and the span, or -1.
  */
 static int phrase_answer(const char *s, size_t n, const char **a, size_t *alen)
 {
-	for (size_t k = 0; k < ARRAY_SIZE(answer_phrases); k++) {
-		const char *hit = rfind(s, n, answer_phrases[k], 1);
+	const char *end = s + n, *p = NULL;
+	size_t lim = n;
+
+	for (;;) {
+		const char *hit = rfind(s, lim, "answer", 1);
 		if (!hit)
-			continue;
-		const char *p = hit + strlen(answer_phrases[k]);
-		const char *end = s + n;
-		/* "**Answer:** 42", "Answer: **42**", "answer is: 42". */
-		while (p < end && (*p == '*' || *p == ':' || *p == ' ' || *p == '\t'))
+			return -1;
+		p = phrase_tail(hit + 6, end);
+		if (p)
+			break;
+		lim = (size_t)(hit - s);
+	}
+	for (int line = 0; line < 2 && p < end; line++) {
+		while (p < end && (*p == '*' || *p == '_' || *p == ':' || *p == ' ' || *p == '\t'))
 			p++;
 		const char *q = p;
 		while (q < end && *q != '\n')
 			q++;
 		size_t l = (size_t)(q - p);
+		const char *ba;
+		size_t bl;
+		if (!bold_span(p, l, &ba, &bl)) {
+			p = ba;
+			l = bl;
+		}
+		first_sentence(&p, &l);
 		trim(&p, &l);
 		while (l && (p[l - 1] == '*' || p[l - 1] == '.' || is_space(p[l - 1])))
 			l--;
-		if (l == 0)
-			continue;
-		*a = p;
-		*alen = l;
-		return 0;
+		if (l) {
+			*a = p;
+			*alen = l;
+			return 0;
+		}
+		p = q + (q < end);
 	}
 	return -1;
 }
@@ -403,76 +478,240 @@ void answer_check(const char *gold, const char *response, size_t rlen, const str
 	answer_check_trace(gold, a, al, re, rl, o, r);
 }
 
-/* First version: a light normalisation and an exact compare of plain
- * numbers; the full LaTeX/expression comparison replaces it. */
-static void light_norm(const char *s, size_t n, struct buf *out)
+/* A multiple-choice letter: "B", "(B)", "B)", "B.", "(B) 12", "Option B".
+ * The letter, or 0. */
+static char mcq_letter(const char *s, size_t n, int loose)
 {
-	static const char *const drop[] = {"\\left", "\\right",	       "\\!", "\\,",
-					   "\\;",    "\\displaystyle", "$",   "~"};
+	const char *p = s;
+	size_t l = n;
+
+	trim(&p, &l);
+	for (int k = 0; k < 2 && l; k++) {
+		static const char *const lead[] = {"option ", "choice ", "answer "};
+		for (size_t j = 0; j < ARRAY_SIZE(lead); j++) {
+			size_t m = strlen(lead[j]);
+			if (l > m && !strncasecmp(p, lead[j], m)) {
+				p += m;
+				l -= m;
+			}
+		}
+	}
+	if (l && (*p == '(' || *p == '[')) {
+		p++;
+		l--;
+	}
+	if (!l || *p < 'A' || *p > 'J')
+		return 0;
+	char c = *p;
+	p++;
+	l--;
+	if (l && (*p == ')' || *p == ']')) {
+		p++;
+		l--;
+	}
+	if (!l)
+		return c;
+	/* "B. 12", "(B) 12": only when told the answer is a letter */
+	if (loose && (is_space(*p) || *p == '.' || *p == ':'))
+		return c;
+	return 0;
+}
+
+/* Normalised text as a letter: strip the text-run marks mathnorm adds. */
+static char mcq_of_norm(const char *s, int loose)
+{
+	char tmp[64];
+	size_t j = 0;
+	for (; *s && j + 1 < sizeof(tmp); s++)
+		if (*s != '\x01' && *s != '\x02')
+			tmp[j++] = *s;
+	tmp[j] = '\0';
+	return mcq_letter(tmp, j, loose);
+}
+
+static void mx_opts(const struct answer_options *o, struct mathexpr_opts *m)
+{
+	m->precision = o->precision;
+	m->strict = o->strict;
+	m->percent = o->percent;
+}
+
+/* Number mode: the last number of each side, compared as numbers. */
+static int last_number_norm(const char *s, size_t n, struct buf *out)
+{
+	const char *a;
+	size_t l;
 	buf_reset(out);
+	if (last_number(s, n, &a, &l))
+		return -1;
+	for (size_t i = 0; i < l; i++)
+		if (a[i] != ',' && buf_putc(out, a[i]))
+			return -1;
+	return 0;
+}
+
+/* The one number of a normalised sentence (outside its text runs): 0 and
+ * the number in out, or -1 when there is none or several different ones. */
+static int sentence_number(const char *s, size_t n, struct buf *out)
+{
+	const char *found = NULL;
+	size_t flen = 0;
+	int in_text = 0;
+
 	for (size_t i = 0; i < n;) {
-		size_t k;
-		if (is_space(s[i])) {
+		if (s[i] == MATHNORM_TEXT_OPEN || s[i] == MATHNORM_TEXT_CLOSE) {
+			in_text = s[i] == MATHNORM_TEXT_OPEN;
 			i++;
 			continue;
 		}
-		for (k = 0; k < ARRAY_SIZE(drop); k++) {
-			size_t m = strlen(drop[k]);
-			if (i + m <= n && !memcmp(s + i, drop[k], m))
-				break;
-		}
-		if (k < ARRAY_SIZE(drop)) {
-			i += strlen(drop[k]);
+		if (in_text || !is_digit(s[i]) ||
+		    (i && (isalpha((unsigned char)s[i - 1]) || s[i - 1] == '.'))) {
+			i++;
 			continue;
 		}
-		if (i + 6 <= n && (!memcmp(s + i, "\\dfrac", 6) || !memcmp(s + i, "\\tfrac", 6))) {
-			buf_puts(out, "\\frac");
-			i += 6;
-			continue;
-		}
-		buf_putc(out, s[i]);
-		i++;
+		size_t b = i;
+		if (b && s[b - 1] == '-')
+			b--;
+		while (i < n && (is_digit(s[i]) || (s[i] == '.' && i + 1 < n && is_digit(s[i + 1]))))
+			i++;
+		if (found && (flen != i - b || memcmp(found, s + b, flen)))
+			return -1;
+		found = s + b;
+		flen = i - b;
 	}
-	while (out->len && out->data[out->len - 1] == '.')
-		out->data[--out->len] = '\0';
+	if (!found)
+		return -1;
+	buf_reset(out);
+	return buf_append(out, found, flen) ? -1 : 0;
 }
 
-static int plain_number(const char *s, long double *v)
+/* The one amount of money ("$4", "\\$1,200.50") in a raw sentence: 0 and
+ * the number in out, or -1 when there is none or several different ones. */
+static int money_number(const char *s, size_t n, struct buf *out)
 {
-	char tmp[128];
-	size_t j = 0;
-	char *end;
-	for (; *s && j + 1 < sizeof(tmp); s++)
-		if (*s != ',')
-			tmp[j++] = *s;
-	tmp[j] = '\0';
-	if (!j)
+	char found[64] = "", cur[64];
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (s[i] != '$' || !is_digit(s[i + 1]))
+			continue;
+		size_t j = i + 1, k = 0;
+		while (j < n && k + 1 < sizeof(cur) &&
+		       (is_digit(s[j]) ||
+			((s[j] == ',' || s[j] == '.') && j + 1 < n && is_digit(s[j + 1])))) {
+			if (s[j] != ',')
+				cur[k++] = s[j];
+			j++;
+		}
+		cur[k] = '\0';
+		if (found[0] && strcmp(found, cur))
+			return -1;
+		memcpy(found, cur, k + 1);
+		i = j - 1;
+	}
+	if (!found[0])
 		return -1;
-	*v = strtold(tmp, &end);
-	return *end ? -1 : 0;
+	buf_reset(out);
+	return buf_puts(out, found) ? -1 : 0;
 }
 
 int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
 		   const struct answer_options *o, int *equal)
 {
-	struct buf g = BUF_INIT(ANSWER_MAX_LEN * 2), p = BUF_INIT(ANSWER_MAX_LEN * 2);
-	long double a, b;
+	struct buf g = BUF_INIT(ANSWER_MAX_LEN * 4), p = BUF_INIT(ANSWER_MAX_LEN * 4);
+	struct mathexpr *ge = NULL, *pe = NULL;
+	struct mathexpr_opts mo;
 	int rc = ANSWER_OK;
+	char gl;
 
-	(void)o;
 	*equal = 0;
+	mx_opts(o, &mo);
 	if (glen > ANSWER_MAX_LEN || plen > ANSWER_MAX_LEN)
 		return ANSWER_BUDGET;
-	light_norm(gold, glen, &g);
-	light_norm(pred, plen, &p);
-	if (!g.len)
+	if (mathnorm(gold, glen, o->strict, &g) || mathnorm(pred, plen, o->strict, &p)) {
+		rc = ANSWER_BUDGET;
+		goto out;
+	}
+	if (!g.len) {
 		rc = ANSWER_GOLD_UNPARSED;
-	else if (!p.len)
+		goto out;
+	}
+	if (!p.len) {
 		rc = ANSWER_NO_ANSWER;
-	else if (!strcmp(buf_str(&g), buf_str(&p)))
+		goto out;
+	}
+	if (o->mode == ANSWER_MODE_NUMBER) {
+		struct buf t = BUF_INIT(ANSWER_MAX_LEN * 4);
+		if (last_number_norm(g.data, g.len, &t)) {
+			rc = ANSWER_GOLD_UNPARSED;
+		} else {
+			buf_reset(&g);
+			buf_append(&g, t.data, t.len);
+			if (last_number_norm(p.data, p.len, &t)) {
+				rc = ANSWER_NO_ANSWER;
+			} else {
+				buf_reset(&p);
+				buf_append(&p, t.data, t.len);
+			}
+		}
+		buf_release(&t);
+		if (rc != ANSWER_OK)
+			goto out;
+	}
+	/* Multiple choice: told so, or the gold is a lone letter. */
+	gl = mcq_of_norm(g.data, o->mode == ANSWER_MODE_MCQ);
+	if (o->mode == ANSWER_MODE_MCQ || gl) {
+		if (!gl) {
+			rc = ANSWER_GOLD_UNPARSED;
+			goto out;
+		}
+		char pl = mcq_of_norm(p.data, 1);
+		*equal = pl == gl;
+		goto out;
+	}
+	if (g.len == p.len && !memcmp(g.data, p.data, g.len)) {
 		*equal = 1;
-	else if (!plain_number(buf_str(&g), &a) && !plain_number(buf_str(&p), &b))
-		*equal = a == b;
+		goto out;
+	}
+	int r = mathexpr_parse(g.data, g.len, &mo, &ge);
+	if (r == MATHEXPR_BUDGET) {
+		rc = ANSWER_BUDGET;
+		goto out;
+	}
+	if (r) {
+		/* a reference we cannot read may still match word for word */
+		if (g.len == p.len && !strncasecmp(g.data, p.data, g.len))
+			*equal = 1;
+		else
+			rc = ANSWER_GOLD_UNPARSED;
+		goto out;
+	}
+	r = mathexpr_parse(p.data, p.len, &mo, &pe);
+	if (r == MATHEXPR_BUDGET) {
+		rc = ANSWER_BUDGET;
+		goto out;
+	}
+	if (!r) {
+		r = mathexpr_equal(ge, pe, &mo);
+		if (r == MATHEXPR_BUDGET) {
+			rc = ANSWER_BUDGET;
+			goto out;
+		}
+		*equal = r == MATHEXPR_EQUAL;
+	}
+	/* A sentence ("Tom could buy 11 more CDs") for a number: its only
+	 * number, else its only amount of money ("... cost \\$4 more than 2"). */
+	if (!*equal && !o->strict && memchr(p.data, MATHNORM_TEXT_OPEN, p.len) && mathexpr_is_number(ge)) {
+		struct buf t = BUF_INIT(256);
+		if (sentence_number(p.data, p.len, &t) == 0 || money_number(pred, plen, &t) == 0) {
+			mathexpr_free(pe);
+			pe = NULL;
+			if (mathexpr_parse(t.data, t.len, &mo, &pe) == 0)
+				*equal = mathexpr_equal(ge, pe, &mo) == MATHEXPR_EQUAL;
+		}
+		buf_release(&t);
+	}
+out:
+	mathexpr_free(ge);
+	mathexpr_free(pe);
 	buf_release(&g);
 	buf_release(&p);
 	return rc;

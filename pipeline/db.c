@@ -52,6 +52,14 @@ static int db_fail(sqlite3 *h, int rc, struct derr *e, const char *what)
 		msg = "disk full (database or disk is full)";
 	else if (code == DERR_CORRUPT)
 		msg = "file is not a database or is corrupt";
+	else if (code == DERR_READONLY)
+		msg = "read-only database or directory (SQLite writes the database and its -wal and -shm "
+		      "files beside it)";
+	/* SQLite reports a failed write (ENOSPC aside) as a bare I/O error and
+	 * the errno is gone by now: name the usual causes in the one line. */
+	if (code == DERR_IO && rc != SQLITE_CANTOPEN)
+		return derr_set(e, code, "%s: %s (out of space, over a file-size limit, or a device error)", what,
+				msg);
 	return derr_set(e, code, "%s: %s", what, msg);
 }
 

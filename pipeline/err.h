@@ -31,6 +31,15 @@
 	X(DERR_READONLY, -15, "read-only database or directory")          \
 	X(DERR_INTERRUPTED, -16, "interrupted")                           \
 	X(DERR_PROFILE, -17, "generation profile conflict")               \
+	X(DERR_HTTP_CONNECT, -30, "could not connect to the endpoint")    \
+	X(DERR_HTTP_TIMEOUT, -31, "request timed out")                    \
+	X(DERR_HTTP_STALL, -32, "response stalled")                       \
+	X(DERR_HTTP_TOOBIG, -33, "response too large")                    \
+	X(DERR_HTTP, -34, "HTTP transport error")                         \
+	X(DERR_TEACHER_MALFORMED, -35, "malformed teacher response")      \
+	X(DERR_BUDGET, -36, "budget reached")                             \
+	X(DERR_PAUSED, -37, "every endpoint is paused")                   \
+	X(DERR_CONFIG, -38, "invalid teacher config")                     \
 	X(DERR_DEDUP_RACE, -120, "another dedup run changed the index")   \
 	X(DERR_BENCH_EMPTY, -121, "benchmark file has no usable problems")
 

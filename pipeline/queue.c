@@ -58,8 +58,8 @@ static const char SQL_ATTEMPT[] =
 
 static const char SQL_TRACE[] =
 	"INSERT INTO traces (job_id, attempt_id, reasoning, answer, placement, finish_reason, prompt_tokens, "
-	"completion_tokens, latency_ms, endpoint, model, request_id, raw_body, utf8_repaired, created_at) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+	"completion_tokens, latency_ms, endpoint, model, request_id, raw_body, utf8_repaired, created_at, "
+	"reasoning_chars) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 static const char SQL_DONE[] =
 	"UPDATE jobs SET state = 'done', attempts = attempts + ?2, lease_owner = NULL, "
@@ -274,6 +274,15 @@ static int insert_attempt(struct db *db, int64_t job_id, const struct queue_atte
 	return 0;
 }
 
+/* Code points in UTF-8 text: every byte that is not a continuation byte. */
+static int64_t utf8_chars(const char *s)
+{
+	int64_t n = 0;
+	for (; s && *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
 static int insert_trace(struct db *db, int64_t job_id, int64_t attempt_id, const struct queue_trace *t,
 			int64_t now, int64_t *id, struct derr *e)
 {
@@ -297,6 +306,7 @@ static int insert_trace(struct db *db, int64_t job_id, int64_t attempt_id, const
 	db_bind_blob(st, 13, t->raw_body_z, t->raw_body_z_len);
 	db_bind_int64(st, 14, t->utf8_repaired);
 	db_bind_int64(st, 15, now);
+	db_bind_int64(st, 16, utf8_chars(t->reasoning));
 	rc = db_step(st, e);
 	db_reset(st);
 	if (rc < 0)

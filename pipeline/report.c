@@ -42,32 +42,26 @@ static const char SQL_TOTALS[] = SQL_PSRC
 	"(SELECT COALESCE(SUM(cost_micro_usd), 0) FROM attempts), "
 	"(SELECT COUNT(*) FROM attempts), (SELECT hash FROM rulesets WHERE is_current = 1)";
 
-static const char SQL_BY_SOURCE[] = SQL_PSRC
-	"SELECT s.source, COUNT(DISTINCT s.prompt_id), COUNT(j.id), COUNT(t.id), "
-	"SUM(o.accepted = 1), SUM(o.accepted = 0), "
-	"SUM(EXISTS (SELECT 1 FROM dup_members d WHERE d.kind = 'prompt' AND d.member_id = s.prompt_id "
-	"AND d.rank > 0) AND t.id IS NOT NULL), "
-	"SUM(EXISTS (SELECT 1 FROM contamination c WHERE c.prompt_id = s.prompt_id) AND t.id IS NOT NULL), "
-	"SUM(EXISTS (SELECT 1 FROM export_items ei, lastexp WHERE ei.export_id = lastexp.id "
-	"AND ei.trace_id = t.id)) "
-	"FROM psrc s LEFT JOIN jobs j ON j.prompt_id = s.prompt_id LEFT JOIN traces t ON t.job_id = j.id "
-	"LEFT JOIN trace_outcomes o ON o.trace_id = t.id AND o.ruleset_id = (SELECT id FROM cur) "
-	"GROUP BY s.source ORDER BY COUNT(DISTINCT s.prompt_id) DESC, s.source LIMIT 200";
-
 static const char SQL_RULES[] =
 	"SELECT rule, evaluated, n_pass, n_fail, n_limit, n_skip, rejected FROM rule_stats "
 	"ORDER BY rejected DESC, rule";
 
-static const char SQL_BY_ENDPOINT[] =
-	"SELECT COALESCE(t.endpoint, '(none)'), COUNT(*), SUM(o.accepted = 1), SUM(o.accepted = 0) FROM "
-	"traces t "
-	"LEFT JOIN trace_outcomes o ON o.trace_id = t.id AND o.ruleset_id = (SELECT id FROM rulesets WHERE "
-	"is_current = 1) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 200";
-
-static const char SQL_LENGTHS[] =
-	"SELECT length(t.reasoning), t.completion_tokens, o.accepted FROM traces t "
-	"LEFT JOIN trace_outcomes o ON o.trace_id = t.id AND o.ruleset_id = (SELECT id FROM rulesets WHERE "
-	"is_current = 1)";
+/* The one pass over every job and trace: source, outcome, marks, lengths.
+ * Rows come in prompt order, so prompts are counted on change. */
+static const char SQL_SCAN[] =
+	"WITH psrc AS (SELECT prompt_id, source, MIN(id) FROM prompt_sources GROUP BY prompt_id), "
+	"lastexp AS (SELECT MAX(id) AS id FROM exports WHERE pruned = 0) "
+	"SELECT s.prompt_id, s.source, j.id IS NOT NULL, t.id IS NOT NULL, o.accepted, "
+	"t.id IS NOT NULL AND EXISTS (SELECT 1 FROM dup_members d WHERE d.kind = 'prompt' "
+	"AND d.member_id = s.prompt_id AND d.rank > 0), "
+	"t.id IS NOT NULL AND EXISTS (SELECT 1 FROM contamination c WHERE c.prompt_id = s.prompt_id), "
+	"t.id IS NOT NULL AND EXISTS (SELECT 1 FROM export_items ei WHERE ei.trace_id = t.id "
+	"AND ei.export_id = (SELECT id FROM lastexp)), "
+	"t.reasoning_chars, t.completion_tokens, t.endpoint "
+	"FROM psrc s LEFT JOIN jobs j ON j.prompt_id = s.prompt_id "
+	"LEFT JOIN traces t INDEXED BY traces_stats ON t.job_id = j.id "
+	"LEFT JOIN trace_outcomes o ON o.trace_id = t.id AND o.ruleset_id = (SELECT id FROM rulesets "
+	"WHERE is_current = 1)";
 
 static const char SQL_ATTEMPTS[] =
 	"SELECT ms, completion_tokens, error_code FROM attempts WHERE imported = 0";
@@ -446,122 +440,165 @@ static int section_funnel(struct db *db, struct buf *b, const struct totals *t, 
 	return 0;
 }
 
-static int section_sources(struct db *db, struct buf *b, struct derr *e)
+/* Per-source and per-endpoint tallies from the one pass. */
+enum { SRC_PROMPTS, SRC_JOBS, SRC_TRACES, SRC_ACC, SRC_REJ, SRC_DUP, SRC_CONTAM, SRC_EXPORTED, SRC_NCOLS };
+
+struct tally {
+	char name[128];
+	long long v[SRC_NCOLS];
+};
+
+struct scan {
+	struct tally src[REPORT_MAX_ROWS + 1]; /* the last row is "(other)" */
+	struct tally ep[REPORT_MAX_ROWS + 1];
+	int nsrc, nep;
+	struct hist chars, toks;
+};
+
+static struct tally *tally_find(struct tally *t, int *n, const char *name)
 {
-	struct bar rows[REPORT_MAX_ROWS];
+	for (int i = 0; i < *n; i++)
+		if (!strcmp(t[i].name, name))
+			return &t[i];
+	if (*n == REPORT_MAX_ROWS) {
+		if (t[*n].name[0] == '\0')
+			snprintf(t[*n].name, sizeof(t[*n].name), "(other)");
+		return &t[*n];
+	}
+	snprintf(t[*n].name, sizeof(t[*n].name), "%s", name);
+	return &t[(*n)++];
+}
+
+static int scan_all(struct db *db, struct scan *sc, struct derr *e)
+{
 	struct db_stmt *st;
-	int n = 0, rc = db_prepare(db, SQL_BY_SOURCE, &st, e);
-	static const char *cols[] = {"prompts",	 "jobs",       "traces",       "accepted",
-				     "rejected", "duplicates", "contaminated", "exported"};
+	int64_t last_prompt = -1;
+	int rc = db_prepare(db, SQL_SCAN, &st, e);
 
 	if (rc)
 		return rc;
+	while ((rc = db_step(st, e)) == 1) {
+		const char *src = db_col_text(st, 1);
+		struct tally *t = tally_find(sc->src, &sc->nsrc, src ? src : "");
+		int64_t pid = db_col_int64(st, 0);
+		int judged = !db_col_isnull(st, 4), acc = judged && db_col_int64(st, 4);
+
+		if (pid != last_prompt)
+			t->v[SRC_PROMPTS]++;
+		last_prompt = pid;
+		t->v[SRC_JOBS] += db_col_int64(st, 2);
+		if (!db_col_int64(st, 3))
+			continue;
+		t->v[SRC_TRACES]++;
+		t->v[SRC_ACC] += judged && acc;
+		t->v[SRC_REJ] += judged && !acc;
+		t->v[SRC_DUP] += db_col_int64(st, 5);
+		t->v[SRC_CONTAM] += db_col_int64(st, 6);
+		t->v[SRC_EXPORTED] += db_col_int64(st, 7);
+
+		const char *ep = db_col_text(st, 10);
+		struct tally *te = tally_find(sc->ep, &sc->nep, ep ? ep : "(none)");
+		te->v[SRC_TRACES]++;
+		te->v[SRC_ACC] += judged && acc;
+		te->v[SRC_REJ] += judged && !acc;
+
+		long long *hc = judged ? (acc ? sc->chars.acc : sc->chars.rej) : sc->chars.other;
+		long long *hk = judged ? (acc ? sc->toks.acc : sc->toks.rej) : sc->toks.other;
+		hc[hist_bin((double)db_col_int64(st, 8))]++;
+		hk[hist_bin((double)db_col_int64(st, 9))]++;
+	}
+	db_finalize(st);
+	return rc < 0 ? rc : 0;
+}
+
+static int tally_count(int n, const struct tally *t)
+{
+	return n + (t[n].name[0] != '\0');
+}
+
+static void rate_cell(struct buf *b, const char *prefix, const char *name, long long acc, long long rej)
+{
+	char key[200];
+	buf_puts(b, "<td>");
+	if (acc + rej) {
+		snprintf(key, sizeof(key), "%s.%s.accept_rate", prefix, name);
+		numf(b, key, 100.0 * (double)acc / (double)(acc + rej), 1);
+		buf_puts(b, "%");
+	} else {
+		buf_puts(b, "&ndash;");
+	}
+	buf_puts(b, "</td>");
+}
+
+static void section_sources(struct buf *b, const struct scan *sc)
+{
+	static const char *cols[SRC_NCOLS] = {"prompts",  "jobs",	"traces",	"accepted",
+					      "rejected", "duplicates", "contaminated", "exported"};
+	struct bar rows[REPORT_MAX_ROWS + 1];
+	int n = tally_count(sc->nsrc, sc->src);
+
 	buf_puts(b, "<h2>Per source</h2><table><tr><th>source</th>");
-	for (size_t c = 0; c < ARRAY_SIZE(cols); c++)
+	for (int c = 0; c < SRC_NCOLS; c++)
 		buf_printf(b, "<th>%s</th>", cols[c]);
 	buf_puts(b, "<th>accept rate</th></tr>");
-	while ((rc = db_step(st, e)) == 1) {
-		const char *src = db_col_text(st, 0);
+	for (int i = 0; i < n; i++) {
+		const struct tally *t = &sc->src[i];
 		char key[200];
-		long long acc = db_col_int64(st, 4), rej = db_col_int64(st, 5);
 		buf_puts(b, "<tr><td>");
-		esc(b, src);
+		esc(b, t->name);
 		buf_puts(b, "</td>");
-		for (size_t c = 0; c < ARRAY_SIZE(cols); c++) {
-			snprintf(key, sizeof(key), "source.%s.%s", src ? src : "", cols[c]);
+		for (int c = 0; c < SRC_NCOLS; c++) {
+			snprintf(key, sizeof(key), "source.%s.%s", t->name, cols[c]);
 			buf_puts(b, "<td>");
-			num(b, key, db_col_int64(st, (int)c + 1));
+			num(b, key, t->v[c]);
 			buf_puts(b, "</td>");
 		}
-		buf_puts(b, "<td>");
-		if (acc + rej) {
-			snprintf(key, sizeof(key), "source.%s.accept_rate", src ? src : "");
-			numf(b, key, 100.0 * (double)acc / (double)(acc + rej), 1);
-			buf_puts(b, "%");
-		} else {
-			buf_puts(b, "&ndash;");
-		}
-		buf_puts(b, "</td></tr>");
-		if (n < REPORT_MAX_ROWS) {
-			snprintf(rows[n].label, sizeof(rows[n].label), "%s", src ? src : "");
-			rows[n].value = acc + rej ? 100.0 * (double)acc / (double)(acc + rej) : 0;
-			rows[n++].color = 2;
-		}
+		rate_cell(b, "source", t->name, t->v[SRC_ACC], t->v[SRC_REJ]);
+		buf_puts(b, "</tr>");
+		snprintf(rows[i].label, sizeof(rows[i].label), "%s", t->name);
+		rows[i].value =
+			t->v[SRC_ACC] + t->v[SRC_REJ]
+				? 100.0 * (double)t->v[SRC_ACC] / (double)(t->v[SRC_ACC] + t->v[SRC_REJ])
+				: 0;
+		rows[i].color = 2;
 	}
-	db_finalize(st);
-	if (rc < 0)
-		return rc;
 	buf_puts(b, "</table>\n");
 	svg_bars(b, "acceptance rate per source (%)", rows, n, "%");
-	return 0;
 }
 
-static int section_lengths(struct db *db, struct buf *b, struct derr *e)
+static void section_lengths(struct buf *b, const struct scan *sc)
 {
-	struct hist chars, toks;
-	struct db_stmt *st;
-	int rc = db_prepare(db, SQL_LENGTHS, &st, e);
-
-	if (rc)
-		return rc;
-	memset(&chars, 0, sizeof(chars));
-	memset(&toks, 0, sizeof(toks));
-	while ((rc = db_step(st, e)) == 1) {
-		double c = (double)db_col_int64(st, 0), k = (double)db_col_int64(st, 1);
-		int judged = !db_col_isnull(st, 2), acc = judged && db_col_int64(st, 2);
-		long long *hc = judged ? (acc ? chars.acc : chars.rej) : chars.other;
-		long long *hk = judged ? (acc ? toks.acc : toks.rej) : toks.other;
-		hc[hist_bin(c)]++;
-		hk[hist_bin(k)]++;
-	}
-	db_finalize(st);
-	if (rc < 0)
-		return rc;
 	buf_puts(b, "<h2>Reasoning length</h2>");
-	svg_hist(b, "reasoning length in characters (log scale)", &chars, "");
-	svg_hist(b, "completion tokens (log scale)", &toks, "");
-	return 0;
+	svg_hist(b, "reasoning length in characters (log scale)", &sc->chars, "");
+	svg_hist(b, "completion tokens (log scale)", &sc->toks, "");
 }
 
-static int section_endpoints(struct db *db, struct buf *b, struct derr *e)
+static void section_endpoints(struct buf *b, const struct scan *sc)
 {
-	struct db_stmt *st;
-	int rc = db_prepare(db, SQL_BY_ENDPOINT, &st, e);
+	static const struct {
+		const char *key;
+		int col;
+	} cols[] = {{"traces", SRC_TRACES}, {"accepted", SRC_ACC}, {"rejected", SRC_REJ}};
+	int n = tally_count(sc->nep, sc->ep);
 
-	if (rc)
-		return rc;
 	buf_puts(b, "<h2>Acceptance per teacher endpoint</h2><table><tr><th>endpoint</th><th>traces</th>"
 		    "<th>accepted</th><th>rejected</th><th>accept rate</th></tr>");
-	while ((rc = db_step(st, e)) == 1) {
-		const char *ep = db_col_text(st, 0);
-		long long n = db_col_int64(st, 1), acc = db_col_int64(st, 2), rej = db_col_int64(st, 3);
+	for (int i = 0; i < n; i++) {
+		const struct tally *t = &sc->ep[i];
 		char key[200];
 		buf_puts(b, "<tr><td>");
-		esc(b, ep);
-		buf_puts(b, "</td><td>");
-		snprintf(key, sizeof(key), "endpoint.%s.traces", ep);
-		num(b, key, n);
-		buf_puts(b, "</td><td>");
-		snprintf(key, sizeof(key), "endpoint.%s.accepted", ep);
-		num(b, key, acc);
-		buf_puts(b, "</td><td>");
-		snprintf(key, sizeof(key), "endpoint.%s.rejected", ep);
-		num(b, key, rej);
-		buf_puts(b, "</td><td>");
-		if (acc + rej) {
-			snprintf(key, sizeof(key), "endpoint.%s.accept_rate", ep);
-			numf(b, key, 100.0 * (double)acc / (double)(acc + rej), 1);
-			buf_puts(b, "%");
-		} else {
-			buf_puts(b, "&ndash;");
+		esc(b, t->name);
+		buf_puts(b, "</td>");
+		for (size_t c = 0; c < ARRAY_SIZE(cols); c++) {
+			snprintf(key, sizeof(key), "endpoint.%s.%s", t->name, cols[c].key);
+			buf_puts(b, "<td>");
+			num(b, key, t->v[cols[c].col]);
+			buf_puts(b, "</td>");
 		}
-		buf_puts(b, "</td></tr>");
+		rate_cell(b, "endpoint", t->name, t->v[SRC_ACC], t->v[SRC_REJ]);
+		buf_puts(b, "</tr>");
 	}
-	db_finalize(st);
-	if (rc < 0)
-		return rc;
 	buf_puts(b, "</table>\n");
-	return 0;
 }
 
 /* Latency buckets: 1 ms resolution below 1 s, then 1% steps. */
@@ -805,6 +842,7 @@ int report_write(struct db *db, const struct report_options *o, struct report_su
 	struct buf b = BUF_INIT(REPORT_MAX_BYTES);
 	struct totals t;
 	struct curve *c = NULL;
+	struct scan *sc = NULL;
 	const char *title = o->title ? o->title : "distill report";
 	int rc;
 
@@ -823,9 +861,13 @@ int report_write(struct db *db, const struct report_options *o, struct report_su
 	buf_puts(&b, "</h1><p class=\"muted\">rule set <code>");
 	esc(&b, t.ruleset[0] ? t.ruleset : "(none: run distill filter)");
 	buf_puts(&b, "</code></p>\n");
-	if ((rc = section_funnel(db, &b, &t, e)) || (rc = section_sources(db, &b, e)) ||
-	    (rc = section_lengths(db, &b, e)) || (rc = section_endpoints(db, &b, e)) ||
-	    (rc = section_teacher(db, &b, &t, e)) || (rc = section_reasons(db, &b, e)) ||
+	sc = xcalloc(1, sizeof(*sc));
+	if ((rc = scan_all(db, sc, e)) || (rc = section_funnel(db, &b, &t, e)))
+		goto out;
+	section_sources(&b, sc);
+	section_lengths(&b, sc);
+	section_endpoints(&b, sc);
+	if ((rc = section_teacher(db, &b, &t, e)) || (rc = section_reasons(db, &b, e)) ||
 	    (rc = section_exports(db, &b, e)))
 		goto out;
 	if (o->train_log) {
@@ -854,6 +896,7 @@ int report_write(struct db *db, const struct report_options *o, struct report_su
 out:
 	db_rollback(db);
 	free(c);
+	free(sc);
 	buf_release(&b);
 	return rc;
 }
