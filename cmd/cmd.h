@@ -7,7 +7,9 @@
 #define DISTILL_CMD_H
 
 int cmd_init(int argc, char **argv);
-int cmd_dedup(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_refresh(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 int cmd_check_answer(int argc, char **argv);
 int cmd_reextract(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
@@ -16,6 +18,7 @@ int cmd_check(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_work(int argc, char **argv);
 int cmd_requeue(int argc, char **argv);
+int cmd_dedup(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
 int cmd_enqueue(int argc, char **argv);

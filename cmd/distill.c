@@ -18,7 +18,9 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{"init", cmd_init, "create a database, or migrate an existing one forward"},
-	{"dedup", cmd_dedup, "mark near-duplicate prompts and traces, and benchmark contamination"},
+	{"export", cmd_export, "write accepted traces as zstd training shards with a manifest"},
+	{"refresh", cmd_refresh, "the cron job: ingest, work, filter, dedup, export, publish"},
+	{"gc", cmd_gc, "delete derived rows of old rule sets and pruned exports"},
 	{"check-answer", cmd_check_answer, "judge answers against gold ones (JSON lines in and out)"},
 	{"reextract", cmd_reextract, "re-extract clean references from the stored raw ones"},
 	{"ingest", cmd_ingest, "read prompt files into the database and queue jobs"},
@@ -27,6 +29,7 @@ static const struct command {
 	{"backup", cmd_backup, "online copy of the database, safe while workers write"},
 	{"work", cmd_work, "ask the teacher for every runnable job and record the traces"},
 	{"requeue", cmd_requeue, "put dead or failed jobs back in the queue"},
+	{"dedup", cmd_dedup, "mark near-duplicate prompts and traces, and benchmark contamination"},
 	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 	{"filter", cmd_filter, "judge traces with the quality rules (rules/*.rules)"},
 	{"enqueue", cmd_enqueue, "raise the sample count of prompts with no accepted trace yet"},

@@ -1,0 +1,1694 @@
+/* export.c - accepted traces -> zstd shards + manifest (see export.h). */
+#include "export.h"
+#include "buf.h"
+#include "db.h"
+#include "hash.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+#include "zst.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES ((size_t)256 << 20) /* one JSON line */
+#define CHUNK_BYTES ((size_t)1 << 20)	   /* builder -> compressor hand-off unit */
+#define QUEUE_CHUNKS 4			   /* chunks waiting per shard */
+#define MANIFEST_MAX ((size_t)64 << 20)
+#define VERIFY_MAX_TOTAL (1ULL << 46) /* decompressed bytes per shard */
+
+/* ------------------------------------------------------------------------ */
+/* SQL */
+
+static const char SQL_RULESET_CURRENT[] = "SELECT id, hash FROM rulesets WHERE is_current = 1";
+static const char SQL_RULESET_BY_HASH[] = "SELECT id, hash FROM rulesets WHERE hash = ?1";
+static const char SQL_ACCEPT_RATE[] =
+	"SELECT COUNT(*), COALESCE(SUM(accepted), 0) FROM trace_outcomes WHERE ruleset_id = ?1";
+
+/* Candidates in (prompt, profile, sample) order, so --max-per-prompt can
+ * count per prompt while streaming.  Clusters keep their earliest accepted
+ * member (DESIGN §13 "Dedup"). */
+static const char SQL_CANDIDATES[] =
+	"SELECT t.id, j.prompt_id, p.hash, COALESCE(pr.hash, pr.name), j.sample_index, p.domain,"
+	" (SELECT ps.source FROM prompt_sources ps WHERE ps.prompt_id = p.id ORDER BY ps.id LIMIT 1)"
+	" FROM jobs j"
+	" CROSS JOIN traces t ON t.job_id = j.id"
+	" JOIN trace_outcomes o ON o.trace_id = t.id AND o.ruleset_id = :rs"
+	" JOIN prompts p ON p.id = j.prompt_id"
+	" JOIN profiles pr ON pr.id = j.profile_id"
+	" WHERE o.accepted = 1"
+	" AND (:flagged OR o.flagged = 0)"
+	" AND (:contam OR NOT EXISTS (SELECT 1 FROM contamination c WHERE c.prompt_id = p.id))"
+	" AND (:dups OR NOT EXISTS (SELECT 1 FROM dup_members d"
+	"   JOIN dup_members d2 ON d2.kind = 'trace' AND d2.cluster_id = d.cluster_id AND d2.rank < d.rank"
+	"   JOIN trace_outcomes o2 ON o2.trace_id = d2.member_id AND o2.ruleset_id = :rs AND o2.accepted = 1"
+	"   WHERE d.kind = 'trace' AND d.member_id = t.id))"
+	/* CROSS JOIN pins the order: from this prompt's cluster outwards. */
+	" AND (:dups OR NOT EXISTS (SELECT 1 FROM dup_members d CROSS JOIN dup_members d2"
+	"   CROSS JOIN jobs j2 CROSS JOIN traces t2 CROSS JOIN trace_outcomes o2"
+	"   WHERE d.kind = 'prompt' AND d.member_id = p.id AND d2.kind = 'prompt'"
+	"   AND d2.cluster_id = d.cluster_id AND d2.rank < d.rank AND j2.prompt_id = d2.member_id"
+	"   AND t2.job_id = j2.id AND o2.trace_id = t2.id AND o2.ruleset_id = :rs AND o2.accepted = 1))"
+	" AND (:domain IS NULL OR p.domain = :domain)"
+	" AND (:source IS NULL OR EXISTS (SELECT 1 FROM prompt_sources ps2"
+	"   WHERE ps2.prompt_id = p.id AND ps2.source = :source))"
+	" AND (:profile IS NULL OR pr.name = :profile)"
+	/* CASE, not OR: completion_tokens sits after the long text columns, and
+	 * reading it walks their overflow pages; only pay that when asked. */
+	" AND CASE WHEN :maxtok IS NULL THEN 1 ELSE t.completion_tokens <= :maxtok END"
+	" ORDER BY j.prompt_id, j.profile_id, j.sample_index";
+
+static const char SQL_FETCH[] =
+	"SELECT p.hash, p.text, p.reference, t.reasoning, t.answer, t.model, j.profile_id,"
+	" (SELECT ps.source FROM prompt_sources ps WHERE ps.prompt_id = p.id ORDER BY ps.id LIMIT 1),"
+	" p.domain"
+	" FROM traces t JOIN jobs j ON j.id = t.job_id JOIN prompts p ON p.id = j.prompt_id"
+	" WHERE t.id = ?1";
+
+static const char SQL_PROFILE[] = "SELECT name, COALESCE(hash, name), definition FROM profiles WHERE id = ?1";
+
+static const char SQL_INSERT_EXPORT[] =
+	"INSERT INTO exports (version, outdir, ruleset_hash, options, samples, manifest_sha256, created_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_INSERT_ITEM[] =
+	"INSERT INTO export_items (export_id, trace_id, shard, line, split) VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_UPDATE_OUTDIR[] = "UPDATE exports SET outdir = ?2 WHERE id = ?1";
+
+/* ------------------------------------------------------------------------ */
+/* Options */
+
+void export_opts_init(struct export_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->shard_bytes = (int64_t)256 << 20;
+	o->level = 3;
+}
+
+static const struct {
+	const char *name;
+	unsigned flag;
+} include_names[] = {
+	{"duplicates", EXPORT_INCLUDE_DUPLICATES},
+	{"contaminated", EXPORT_INCLUDE_CONTAMINATED},
+	{"flagged", EXPORT_INCLUDE_FLAGGED},
+};
+
+int export_include_parse(const char *s, unsigned *flags, struct derr *e)
+{
+	*flags = 0;
+	while (s && *s) {
+		size_t n = strcspn(s, ",");
+		size_t i;
+		for (i = 0; i < ARRAY_SIZE(include_names); i++)
+			if (strlen(include_names[i].name) == n && !strncmp(s, include_names[i].name, n))
+				break;
+		if (i == ARRAY_SIZE(include_names))
+			return derr_set(e, DERR_INVALID,
+					"--include: unknown '%.*s' (duplicates, contaminated, flagged)",
+					(int)n, s);
+		*flags |= include_names[i].flag;
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* String interning (domains and sources, for --mix quotas) */
+
+struct intern {
+	char **names;
+	int64_t *quota; /* -1: unlimited */
+	int64_t *used;
+	int n, cap;
+};
+
+static int intern_find(struct intern *t, const char *s)
+{
+	for (int i = 0; i < t->n; i++)
+		if (!strcmp(t->names[i], s))
+			return i;
+	return -1;
+}
+
+static int intern_add(struct intern *t, const char *s, int64_t quota)
+{
+	int i = intern_find(t, s);
+	if (i >= 0)
+		return i;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 16;
+		t->names = xrealloc(t->names, (size_t)t->cap * sizeof(*t->names));
+		t->quota = xrealloc(t->quota, (size_t)t->cap * sizeof(*t->quota));
+		t->used = xrealloc(t->used, (size_t)t->cap * sizeof(*t->used));
+	}
+	t->names[t->n] = xstrdup(s);
+	t->quota[t->n] = quota;
+	t->used[t->n] = 0;
+	return t->n++;
+}
+
+static void intern_release(struct intern *t)
+{
+	for (int i = 0; i < t->n; i++)
+		free(t->names[i]);
+	free(t->names);
+	free(t->quota);
+	free(t->used);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ------------------------------------------------------------------------ */
+/* The plan */
+
+struct plan_item {
+	int64_t trace_id;
+	uint64_t line_id; /* H(prompt hash, profile hash, sample index) */
+	uint64_t key;	  /* seeded shuffle key */
+	uint32_t shard;	  /* index within its split, set while writing */
+	uint32_t line;	  /* 0-based line within the shard */
+	int32_t domain;	  /* intern indexes (quotas), -1 unknown */
+	int32_t source;
+	uint8_t split; /* 0 train, 1 val */
+};
+
+struct export_plan {
+	struct export_opts o;
+	char *mix_json;
+	char ruleset_hash[80];
+	int64_t ruleset_id;
+	struct plan_item *items;
+	size_t n, cap;
+	int64_t train, val;
+	double accept_rate;
+	char fingerprint[65];
+	struct buf options; /* canonical options JSON (manifest, exports.options) */
+	/* --mix quotas: "*" is the default for names not listed. */
+	struct intern domains, sources;
+	int64_t domain_default, source_default;
+};
+
+int64_t export_plan_samples(const struct export_plan *p)
+{
+	return (int64_t)p->n;
+}
+int64_t export_plan_train(const struct export_plan *p)
+{
+	return p->train;
+}
+int64_t export_plan_val(const struct export_plan *p)
+{
+	return p->val;
+}
+const char *export_plan_ruleset(const struct export_plan *p)
+{
+	return p->ruleset_hash;
+}
+const char *export_plan_fingerprint(const struct export_plan *p)
+{
+	return p->fingerprint;
+}
+double export_plan_accept_rate(const struct export_plan *p)
+{
+	return p->accept_rate;
+}
+
+void export_plan_free(struct export_plan *p)
+{
+	if (!p)
+		return;
+	free(p->items);
+	free(p->mix_json);
+	buf_release(&p->options);
+	intern_release(&p->domains);
+	intern_release(&p->sources);
+	free(p);
+}
+
+static uint64_t line_id_of(const char *prompt_hash, const char *profile_hash, int64_t sample)
+{
+	uint64_t h = hash64(prompt_hash, strlen(prompt_hash), 0);
+	h = hash_mix64(h, hash64(profile_hash, strlen(profile_hash), 0));
+	return hash_mix64(h, (uint64_t)sample);
+}
+
+static int split_of(const char *prompt_hash, double fraction)
+{
+	uint64_t h;
+	if (fraction <= 0)
+		return 0;
+	if (fraction >= 1)
+		return 1;
+	h = hash_mix64(hash64(prompt_hash, strlen(prompt_hash), 0),
+		       hash64(EXPORT_SPLIT_SALT, sizeof(EXPORT_SPLIT_SALT) - 1, 0));
+	return (double)h < fraction * 18446744073709551616.0;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	const struct plan_item *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->trace_id < y->trace_id ? -1 : x->trace_id > y->trace_id;
+}
+
+/* Load {"domain": {...}, "source": {...}} quotas; "*" sets the default. */
+static int mix_load(struct export_plan *p, struct derr *e)
+{
+	static const char *kinds[] = {"domain", "source"};
+	cJSON *root = json_parse(p->mix_json, strlen(p->mix_json));
+	int rc = 0;
+
+	p->domain_default = p->source_default = -1;
+	if (!cJSON_IsObject(root)) {
+		rc = derr_set(e, DERR_PARSE, "--mix: not a JSON object");
+		goto out;
+	}
+	for (const cJSON *k = root->child; k; k = k->next)
+		if (strcmp(k->string, "domain") && strcmp(k->string, "source")) {
+			rc = derr_set(e, DERR_PARSE, "--mix: unknown key '%s' (domain, source)", k->string);
+			goto out;
+		}
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, kinds[i]);
+		struct intern *t = i ? &p->sources : &p->domains;
+		if (!obj)
+			continue;
+		if (!cJSON_IsObject(obj)) {
+			rc = derr_set(e, DERR_PARSE, "--mix: '%s' must be an object of quotas", kinds[i]);
+			goto out;
+		}
+		for (const cJSON *q = obj->child; q; q = q->next) {
+			if (!cJSON_IsNumber(q) || q->valuedouble < 0 || q->valuedouble > 1e15 ||
+			    q->valuedouble != (double)(int64_t)q->valuedouble) {
+				rc = derr_set(e, DERR_PARSE,
+					      "--mix: %s '%s': quota must be a whole number >= 0", kinds[i],
+					      q->string);
+				goto out;
+			}
+			if (!strcmp(q->string, "*")) {
+				if (i)
+					p->source_default = (int64_t)q->valuedouble;
+				else
+					p->domain_default = (int64_t)q->valuedouble;
+			} else {
+				intern_add(t, q->string, (int64_t)q->valuedouble);
+			}
+		}
+	}
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+static void opts_json(struct export_plan *p)
+{
+	const struct export_opts *o = &p->o;
+	struct buf *b = &p->options;
+	char num[64];
+	int first = 1;
+
+	buf_printf(b, "{\"ruleset\": ");
+	json_append_str(b, p->ruleset_hash, strlen(p->ruleset_hash));
+	json_num_str(o->val_fraction, num, sizeof(num));
+	buf_printf(b,
+		   ", \"max_per_prompt\": %lld, \"val_fraction\": %s, \"shard_bytes\": %lld, \"level\": %d",
+		   (long long)o->max_per_prompt, num, (long long)o->shard_bytes, o->level);
+	buf_printf(b, ", \"seed\": %llu, \"include\": [", (unsigned long long)o->seed);
+	for (size_t i = 0; i < ARRAY_SIZE(include_names); i++)
+		if (o->include & include_names[i].flag) {
+			buf_printf(b, "%s\"%s\"", first ? "" : ", ", include_names[i].name);
+			first = 0;
+		}
+	buf_puts(b, "]");
+	{
+		const char *sel[][2] = {
+			{"domain", o->domain}, {"source", o->source}, {"profile", o->profile}};
+		for (size_t i = 0; i < ARRAY_SIZE(sel); i++) {
+			buf_printf(b, ", \"%s\": ", sel[i][0]);
+			if (sel[i][1])
+				json_append_str(b, sel[i][1], strlen(sel[i][1]));
+			else
+				buf_puts(b, "null");
+		}
+	}
+	buf_printf(b, ", \"max_tokens\": %lld, \"mix\": ", (long long)o->max_tokens);
+	if (p->mix_json) {
+		cJSON *m = json_parse(p->mix_json, strlen(p->mix_json));
+		char *s = m ? cJSON_PrintUnformatted(m) : NULL;
+		buf_puts(b, s ? s : "null");
+		free(s);
+		cJSON_Delete(m);
+	} else {
+		buf_puts(b, "null");
+	}
+	buf_printf(b, ", \"split_salt\": \"%s\"}", EXPORT_SPLIT_SALT);
+}
+
+static int find_ruleset(struct db *db, struct export_plan *p, const char *want, struct derr *e)
+{
+	int cur = !want || !strcmp(want, "current");
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, cur ? SQL_RULESET_CURRENT : SQL_RULESET_BY_HASH, &st, e);
+
+	if (rc)
+		return rc;
+	if (!cur)
+		db_bind_text(st, 1, want, -1);
+	rc = db_step(st, e);
+	if (rc == 0)
+		rc = cur ? derr_set(e, DERR_NOTFOUND, "no current rule set: run `distill filter` first")
+			 : derr_set(e, DERR_NOTFOUND, "no rule set with hash '%s'", want);
+	else if (rc == 1) {
+		p->ruleset_id = db_col_int64(st, 0);
+		snprintf(p->ruleset_hash, sizeof(p->ruleset_hash), "%s", db_col_text(st, 1));
+		rc = 0;
+	}
+	db_finalize(st);
+	return rc;
+}
+
+static int load_accept_rate(struct db *db, struct export_plan *p, struct derr *e)
+{
+	struct db_stmt *st = NULL;
+	int rc = db_prepare(db, SQL_ACCEPT_RATE, &st, e);
+	if (rc)
+		return rc;
+	db_bind_int64(st, 1, p->ruleset_id);
+	rc = db_step(st, e);
+	if (rc == 1) {
+		int64_t judged = db_col_int64(st, 0), acc = db_col_int64(st, 1);
+		p->accept_rate = judged ? (double)acc / (double)judged : -1;
+		rc = 0;
+	}
+	db_finalize(st);
+	return rc;
+}
+
+static void bind_named_text(struct db_stmt *st, const char *name, const char *v)
+{
+	int i = db_param_index(st, name);
+	if (i)
+		db_bind_text(st, i, v, -1);
+}
+
+static void bind_named_int(struct db_stmt *st, const char *name, int64_t v)
+{
+	int i = db_param_index(st, name);
+	if (i)
+		db_bind_int64(st, i, v);
+}
+
+static int quota_take(struct intern *t, int64_t dflt, const char *name, int32_t *idx)
+{
+	int i = intern_find(t, name);
+	if (i < 0)
+		i = intern_add(t, name, dflt);
+	*idx = i;
+	return 0;
+}
+
+int export_plan_new(struct db *db, const struct export_opts *o, struct export_plan **out, struct derr *e)
+{
+	struct export_plan *p = xcalloc(1, sizeof(*p));
+	struct db_stmt *st = NULL;
+	int64_t cur_prompt = -1, kept_for_prompt = 0;
+	struct sha256 fp;
+	int64_t t0 = mono_ns();
+	int rc;
+
+	*out = NULL;
+	p->o = *o;
+	buf_init(&p->options, 1 << 20);
+	if (o->val_fraction < 0 || o->val_fraction > 1 || o->val_fraction != o->val_fraction) {
+		rc = derr_set(e, DERR_INVALID, "--val-fraction must be in [0, 1]");
+		goto fail;
+	}
+	if (o->shard_bytes < 1 || o->level < 1 || o->level > 22 || o->max_per_prompt < 0 ||
+	    o->max_tokens < 0) {
+		rc = derr_set(e, DERR_INVALID, "bad export option (shard bytes >= 1, level 1..22)");
+		goto fail;
+	}
+	p->domain_default = p->source_default = -1;
+	if (o->mix_json) {
+		p->mix_json = xstrdup(o->mix_json);
+		if ((rc = mix_load(p, e)))
+			goto fail;
+	}
+	p->o.mix_json = p->mix_json;
+	p->o.ruleset = NULL;
+	p->o.domain = p->o.source = p->o.profile = NULL; /* not kept: the caller owns them */
+	if ((rc = find_ruleset(db, p, o->ruleset, e)) || (rc = load_accept_rate(db, p, e)))
+		goto fail;
+	p->o.domain = o->domain, p->o.source = o->source, p->o.profile = o->profile;
+	opts_json(p);
+	p->o.domain = p->o.source = p->o.profile = NULL;
+
+	if ((rc = db_prepare(db, SQL_CANDIDATES, &st, e)))
+		goto fail;
+	bind_named_int(st, ":rs", p->ruleset_id);
+	bind_named_int(st, ":flagged", !!(o->include & EXPORT_INCLUDE_FLAGGED));
+	bind_named_int(st, ":contam", !!(o->include & EXPORT_INCLUDE_CONTAMINATED));
+	bind_named_int(st, ":dups", !!(o->include & EXPORT_INCLUDE_DUPLICATES));
+	bind_named_text(st, ":domain", o->domain);
+	bind_named_text(st, ":source", o->source);
+	bind_named_text(st, ":profile", o->profile);
+	if (o->max_tokens)
+		bind_named_int(st, ":maxtok", o->max_tokens);
+
+	while ((rc = db_step(st, e)) == 1) {
+		struct plan_item it = {0};
+		int64_t prompt_id = db_col_int64(st, 1);
+		const char *phash = db_col_text(st, 2), *prof = db_col_text(st, 3);
+		const char *dom = db_col_text(st, 5), *src = db_col_text(st, 6);
+
+		if (prompt_id != cur_prompt) {
+			cur_prompt = prompt_id;
+			kept_for_prompt = 0;
+		}
+		if (o->max_per_prompt && kept_for_prompt >= o->max_per_prompt)
+			continue;
+		kept_for_prompt++;
+		it.trace_id = db_col_int64(st, 0);
+		it.line_id = line_id_of(phash ? phash : "", prof ? prof : "", db_col_int64(st, 4));
+		it.key = hash_mix64(it.line_id, o->seed);
+		it.split = (uint8_t)split_of(phash ? phash : "", o->val_fraction);
+		it.domain = it.source = -1;
+		if (p->mix_json) {
+			quota_take(&p->domains, p->domain_default, dom ? dom : "", &it.domain);
+			quota_take(&p->sources, p->source_default, src ? src : "", &it.source);
+		}
+		if (p->n == p->cap) {
+			p->cap = p->cap ? p->cap * 2 : 1024;
+			p->items = xrealloc(p->items, p->cap * sizeof(*p->items));
+		}
+		p->items[p->n++] = it;
+	}
+	db_finalize(st);
+	st = NULL;
+	if (rc < 0)
+		goto fail;
+
+	if (p->n)
+		qsort(p->items, p->n, sizeof(*p->items), item_cmp);
+	if (p->mix_json) { /* quotas take the first items in shuffled order */
+		size_t k = 0;
+		for (size_t i = 0; i < p->n; i++) {
+			struct plan_item *it = &p->items[i];
+			int64_t dq = p->domains.quota[it->domain], sq = p->sources.quota[it->source];
+			if ((dq >= 0 && p->domains.used[it->domain] >= dq) ||
+			    (sq >= 0 && p->sources.used[it->source] >= sq))
+				continue;
+			p->domains.used[it->domain]++;
+			p->sources.used[it->source]++;
+			p->items[k++] = *it;
+		}
+		p->n = k;
+	}
+	sha256_init(&fp);
+	{
+		char v[32];
+		int n = snprintf(v, sizeof(v), "format %d\n", EXPORT_FORMAT_VERSION);
+		sha256_update(&fp, v, (size_t)n);
+	}
+	sha256_update(&fp, p->options.data, p->options.len);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_item *it = &p->items[i];
+		uint8_t rec[17];
+		for (int b = 0; b < 8; b++) {
+			rec[b] = (uint8_t)(it->line_id >> (8 * b));
+			rec[8 + b] = (uint8_t)((uint64_t)it->trace_id >> (8 * b));
+		}
+		rec[16] = it->split;
+		sha256_update(&fp, rec, sizeof(rec));
+		if (it->split)
+			p->val++;
+		else
+			p->train++;
+	}
+	sha256_final_hex(&fp, p->fingerprint);
+	log_debug("export: planned %zu samples in %lldms", p->n, (long long)((mono_ns() - t0) / 1000000));
+	*out = p;
+	return 0;
+fail:
+	db_finalize(st);
+	export_plan_free(p);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Shard writers: one thread per shard, fed chunks of whole lines. */
+
+struct shard {
+	int split;
+	uint32_t index;	   /* within its split */
+	char part[64];	   /* temp file name inside the temp dir */
+	int64_t samples;   /* lines */
+	int64_t raw_bytes; /* JSONL bytes fed */
+	struct buf fill;   /* chunk being filled by the builder */
+	struct buf q[QUEUE_CHUNKS];
+	int qhead, qlen;
+	int closed; /* builder is done with this shard */
+	int done;   /* thread finished */
+	int rc;
+	struct derr err;
+	/* Results (compressed file). */
+	int64_t bytes;
+	char sha256[65];
+	pthread_t thread;
+	int started;
+	struct writer *w;
+	int fd;
+	struct shard *next; /* all shards, in creation order */
+};
+
+struct writer {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int dirfd;
+	int level;
+	int running; /* threads not yet done */
+	int max_running;
+	struct shard *all, **tail;
+	struct shard *open[2]; /* current shard per split */
+	uint32_t count[2];     /* shards per split */
+	int64_t lines[2];
+	struct buf spare[8]; /* chunk buffers handed back by the compressors */
+	int nspare;
+};
+
+/* The compressed stream passes through here: hash and count as it is written. */
+struct sink {
+	int fd;
+	struct sha256 sha;
+	int64_t bytes;
+};
+
+static ssize_t sink_write(void *c, const char *p, size_t n)
+{
+	struct sink *s = c;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = write(s->fd, p + done, n - done);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	sha256_update(&s->sha, p, n);
+	s->bytes += (int64_t)n;
+	return (ssize_t)n;
+}
+
+static void *shard_main(void *arg)
+{
+	struct shard *s = arg;
+	struct writer *w = s->w;
+	struct sink sk = {.fd = s->fd, .bytes = 0};
+	cookie_io_functions_t io = {.write = sink_write};
+	struct zst_writer *zw = NULL;
+	FILE *f;
+	int rc = 0;
+
+	sha256_init(&sk.sha);
+	f = fopencookie(&sk, "w", io);
+	if (!f) {
+		rc = derr_set(&s->err, DERR_IO, "%s: cannot open stream", s->part);
+		goto out;
+	}
+	setvbuf(f, NULL, _IOFBF, 1 << 17);
+	rc = zst_writer_new(&zw, f, w->level, &s->err);
+	for (;;) {
+		struct buf chunk;
+		pthread_mutex_lock(&w->mu);
+		while (s->qlen == 0 && !s->closed)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (s->qlen == 0) { /* closed and drained */
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		chunk = s->q[s->qhead];
+		buf_init(&s->q[s->qhead], chunk.max);
+		s->qhead = (s->qhead + 1) % QUEUE_CHUNKS;
+		s->qlen--;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		if (!rc)
+			rc = zst_writer_write(zw, chunk.data, chunk.len, &s->err);
+		pthread_mutex_lock(&w->mu);
+		if (w->nspare < (int)ARRAY_SIZE(w->spare)) {
+			buf_reset(&chunk);
+			w->spare[w->nspare++] = chunk;
+		} else {
+			buf_release(&chunk);
+		}
+		pthread_mutex_unlock(&w->mu);
+	}
+	if (!rc) {
+		rc = zst_writer_finish(zw, &s->err);
+		zw = NULL;
+	}
+	zst_writer_free(zw);
+	if (fclose(f) != 0 && !rc)
+		rc = derr_set(&s->err, errno == ENOSPC ? DERR_FULL : DERR_IO, "%s: write: %s", s->part,
+			      strerror(errno));
+	if (!rc && fsync(s->fd) != 0)
+		rc = derr_set(&s->err, DERR_IO, "%s: fsync: %s", s->part, strerror(errno));
+out:
+	close(s->fd);
+	s->fd = -1;
+	s->bytes = sk.bytes;
+	sha256_final_hex(&sk.sha, s->sha256);
+	pthread_mutex_lock(&w->mu);
+	s->rc = rc;
+	s->done = 1;
+	w->running--;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static const char *split_name(int split)
+{
+	return split ? "val" : "train";
+}
+
+/* Hand the fill chunk to the shard's thread (waiting for queue room). */
+static void shard_push(struct writer *w, struct shard *s)
+{
+	if (!s->fill.len)
+		return;
+	pthread_mutex_lock(&w->mu);
+	while (s->qlen == QUEUE_CHUNKS)
+		pthread_cond_wait(&w->cv, &w->mu);
+	s->q[(s->qhead + s->qlen) % QUEUE_CHUNKS] = s->fill;
+	s->qlen++;
+	pthread_cond_broadcast(&w->cv);
+	if (w->nspare) /* reuse: a fresh 1 MiB buffer per chunk costs page faults */
+		s->fill = w->spare[--w->nspare];
+	else
+		buf_init(&s->fill, LINE_MAX_BYTES + CHUNK_BYTES);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void shard_close(struct writer *w, struct shard *s)
+{
+	shard_push(w, s);
+	pthread_mutex_lock(&w->mu);
+	s->closed = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	w->open[s->split] = NULL;
+}
+
+static int shard_open(struct writer *w, int split, struct shard **out, struct derr *e)
+{
+	struct shard *s = xcalloc(1, sizeof(*s));
+
+	s->split = split;
+	s->index = w->count[split]++;
+	s->w = w;
+	snprintf(s->part, sizeof(s->part), "%s-%05u.part", split_name(split), s->index);
+	buf_init(&s->fill, LINE_MAX_BYTES + CHUNK_BYTES);
+	for (int i = 0; i < QUEUE_CHUNKS; i++)
+		buf_init(&s->q[i], LINE_MAX_BYTES + CHUNK_BYTES);
+	*w->tail = s;
+	w->tail = &s->next;
+	s->fd = openat(w->dirfd, s->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (s->fd < 0) {
+		s->done = 1;
+		return derr_set(e, DERR_IO, "%s: %s", s->part, strerror(errno));
+	}
+	pthread_mutex_lock(&w->mu);
+	while (w->running >= w->max_running)
+		pthread_cond_wait(&w->cv, &w->mu);
+	w->running++;
+	pthread_mutex_unlock(&w->mu);
+	if (pthread_create(&s->thread, NULL, shard_main, s) != 0) {
+		pthread_mutex_lock(&w->mu);
+		w->running--;
+		pthread_mutex_unlock(&w->mu);
+		close(s->fd);
+		s->done = 1;
+		return derr_set(e, DERR_IO, "cannot start a compressor thread");
+	}
+	s->started = 1;
+	w->open[split] = s;
+	*out = s;
+	return 0;
+}
+
+/* Close every open shard and wait for all threads; first error wins. */
+static int writer_finish(struct writer *w, int rc, struct derr *e)
+{
+	for (int i = 0; i < 2; i++)
+		if (w->open[i])
+			shard_close(w, w->open[i]);
+	for (struct shard *s = w->all; s; s = s->next) {
+		if (s->started)
+			pthread_join(s->thread, NULL);
+		s->started = 0;
+		if (!rc && s->rc) {
+			rc = s->rc;
+			if (e)
+				*e = s->err;
+		}
+	}
+	return rc;
+}
+
+static void writer_free(struct writer *w)
+{
+	struct shard *s = w->all;
+	while (s) {
+		struct shard *next = s->next;
+		buf_release(&s->fill);
+		for (int i = 0; i < QUEUE_CHUNKS; i++)
+			buf_release(&s->q[i]);
+		free(s);
+		s = next;
+	}
+	for (int i = 0; i < w->nspare; i++)
+		buf_release(&w->spare[i]);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lines */
+
+struct profile_info {
+	int64_t id;
+	char *name, *hash, *model, *system, *template;
+	int used;
+};
+
+struct profiles {
+	struct profile_info *v;
+	int n;
+};
+
+static char *json_dup_str(const cJSON *obj, const char *const *keys, size_t nkeys)
+{
+	for (size_t i = 0; i < nkeys; i++) {
+		const char *s = json_get_str(obj, keys[i]);
+		if (s)
+			return xstrdup(s);
+	}
+	return NULL;
+}
+
+static int profile_get(struct db *db, struct profiles *ps, int64_t id, struct profile_info **out,
+		       struct derr *e)
+{
+	static const char *const system_keys[] = {"system", "system_prompt"};
+	static const char *const template_keys[] = {"template", "user_template", "prompt_template"};
+	static const char *const model_keys[] = {"model"};
+	struct profile_info *pi;
+	struct db_stmt *st = NULL;
+	int rc;
+
+	for (int i = 0; i < ps->n; i++)
+		if (ps->v[i].id == id) {
+			*out = &ps->v[i];
+			return 0;
+		}
+	if ((rc = db_prepare(db, SQL_PROFILE, &st, e)))
+		return rc;
+	db_bind_int64(st, 1, id);
+	rc = db_step(st, e);
+	if (rc == 0)
+		rc = derr_set(e, DERR_NOTFOUND, "profile %lld not found", (long long)id);
+	if (rc < 0) {
+		db_finalize(st);
+		return rc;
+	}
+	ps->v = xrealloc(ps->v, (size_t)(ps->n + 1) * sizeof(*ps->v));
+	pi = &ps->v[ps->n++];
+	memset(pi, 0, sizeof(*pi));
+	pi->id = id;
+	pi->name = xstrdup(db_col_text(st, 0));
+	pi->hash = xstrdup(db_col_text(st, 1));
+	if (db_col_text(st, 2)) {
+		const char *d = db_col_text(st, 2);
+		cJSON *def = json_parse(d, strlen(d));
+		pi->system = json_dup_str(def, system_keys, ARRAY_SIZE(system_keys));
+		pi->template = json_dup_str(def, template_keys, ARRAY_SIZE(template_keys));
+		pi->model = json_dup_str(def, model_keys, ARRAY_SIZE(model_keys));
+		cJSON_Delete(def);
+	}
+	if (!pi->template)
+		pi->template = xstrdup("{prompt}");
+	db_finalize(st);
+	*out = pi;
+	return 0;
+}
+
+static void profiles_release(struct profiles *ps)
+{
+	for (int i = 0; i < ps->n; i++) {
+		free(ps->v[i].name);
+		free(ps->v[i].hash);
+		free(ps->v[i].model);
+		free(ps->v[i].system);
+		free(ps->v[i].template);
+	}
+	free(ps->v);
+}
+
+/* JSON escapes: 0 = copy as is, else the letter after the backslash ('u':
+ * \u00XX).  Filled once by esc_init() before the first line is built. */
+static unsigned char esc_kind[256];
+
+static void esc_init(void)
+{
+	for (int c = 0; c < 0x20; c++)
+		esc_kind[c] = 'u';
+	esc_kind['\n'] = 'n';
+	esc_kind['\r'] = 'r';
+	esc_kind['\t'] = 't';
+	esc_kind['\b'] = 'b';
+	esc_kind['\f'] = 'f';
+	esc_kind['"'] = '"';
+	esc_kind['\\'] = '\\';
+}
+
+/* Does any of the 8 bytes need escaping (< 0x20, '"' or '\\')?  The usual
+ * "has a byte less than n / equal to c" word tricks: exact as a yes/no. */
+static inline int swar_special(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t lt = (x - ones * 0x20) & ~x & highs;
+	uint64_t q = x ^ (ones * 0x22), b = x ^ (ones * 0x5c);
+	q = (q - ones) & ~q & highs;
+	b = (b - ones) & ~b & highs;
+	return (lt | q | b) != 0;
+}
+
+/* Append s (n bytes) JSON-escaped, without quotes.  The hot loop of an
+ * export: reserve the worst case once, then copy runs between escapes. */
+static int esc(struct buf *b, const char *s, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	char *o;
+
+	if (n > (b->max / 6) || buf_grow(b, 6 * n))
+		return DERR_LIMIT;
+	o = b->data + b->len;
+	while (p < end) {
+		const unsigned char *q = p;
+		unsigned char k;
+		/* Skip 8 bytes at a time while none needs escaping. */
+		while (end - q >= 8) {
+			uint64_t x;
+			memcpy(&x, q, 8);
+			if (swar_special(x))
+				break;
+			q += 8;
+		}
+		while (q < end && !esc_kind[*q])
+			q++;
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		if (q == end)
+			break;
+		k = esc_kind[*q];
+		*o++ = '\\';
+		if (k == 'u') {
+			memcpy(o, "u00", 3);
+			o[3] = hx[*q >> 4];
+			o[4] = hx[*q & 15];
+			o += 5;
+		} else {
+			*o++ = (char)k;
+		}
+		p = q + 1;
+	}
+	b->len = (size_t)(o - b->data);
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static int str_field(struct buf *b, const char *key, const char *v)
+{
+	int rc = buf_puts(b, ",\"");
+	if (!rc)
+		rc = buf_puts(b, key);
+	if (!rc)
+		rc = buf_puts(b, "\":");
+	if (rc)
+		return rc;
+	if (!v)
+		return buf_puts(b, "null");
+	if ((rc = buf_putc(b, '"')) || (rc = esc(b, v, strlen(v))))
+		return rc;
+	return buf_putc(b, '"');
+}
+
+/* The user message: the profile's template with every {prompt} replaced. */
+static int templated(struct buf *b, const char *tmpl, const char *prompt)
+{
+	const char *p = tmpl, *hit;
+	int rc = 0;
+	while (!rc && (hit = strstr(p, "{prompt}"))) {
+		rc = esc(b, p, (size_t)(hit - p));
+		if (!rc)
+			rc = esc(b, prompt, strlen(prompt));
+		p = hit + 8;
+	}
+	return rc ? rc : esc(b, p, strlen(p));
+}
+
+/* Append again the len bytes at off of b itself (an already escaped text). */
+static int copy_self(struct buf *b, size_t off, size_t len)
+{
+	if (buf_grow(b, len))
+		return DERR_LIMIT;
+	memcpy(b->data + b->len, b->data + off, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static int build_line(struct buf *b, const struct plan_item *it, struct db_stmt *st,
+		      const struct profile_info *pi)
+{
+	const char *phash = db_col_text(st, 0), *prompt = db_col_text(st, 1);
+	const char *ref = db_col_text(st, 2), *reasoning = db_col_text(st, 3);
+	const char *answer = db_col_text(st, 4), *model = db_col_text(st, 5);
+	const char *source = db_col_text(st, 7), *domain = db_col_text(st, 8);
+	size_t rlen = reasoning ? db_col_bytes(st, 3) : 0, alen = answer ? db_col_bytes(st, 4) : 0;
+	size_t roff, rend, aoff, aend;
+	int rc;
+
+	if (!prompt)
+		prompt = "";
+	if (!reasoning)
+		reasoning = "";
+	if (!answer)
+		answer = "";
+	if (!model)
+		model = pi->model;
+	rc = buf_printf(b, "{\"id\":\"%016llx\"", (unsigned long long)it->line_id);
+	if (!rc)
+		rc = str_field(b, "prompt_id", phash);
+	if (!rc)
+		rc = buf_puts(b, ",\"messages\":[");
+	if (!rc && pi->system) {
+		rc = buf_puts(b, "{\"role\":\"system\",\"content\":\"");
+		if (!rc)
+			rc = esc(b, pi->system, strlen(pi->system));
+		if (!rc)
+			rc = buf_puts(b, "\"},");
+	}
+	if (!rc)
+		rc = buf_puts(b, "{\"role\":\"user\",\"content\":\"");
+	if (!rc)
+		rc = templated(b, pi->template, prompt);
+	if (!rc)
+		rc = buf_puts(b, "\"},{\"role\":\"assistant\",\"content\":\"<think>\\n");
+	/* Reasoning and answer are escaped once and copied for their own fields. */
+	roff = b->len;
+	if (!rc)
+		rc = esc(b, reasoning, rlen);
+	rend = b->len;
+	if (!rc)
+		rc = buf_puts(b, "\\n</think>\\n\\n");
+	aoff = b->len;
+	if (!rc)
+		rc = esc(b, answer, alen);
+	aend = b->len;
+	if (!rc)
+		rc = buf_puts(b, "\"}],\"reasoning\":\"");
+	if (!rc)
+		rc = copy_self(b, roff, rend - roff);
+	if (!rc)
+		rc = buf_puts(b, "\",\"answer\":\"");
+	if (!rc)
+		rc = copy_self(b, aoff, aend - aoff);
+	if (!rc)
+		rc = buf_putc(b, '"');
+	if (!rc)
+		rc = str_field(b, "reference", ref);
+	if (!rc)
+		rc = str_field(b, "source", source);
+	if (!rc)
+		rc = str_field(b, "teacher", model);
+	if (!rc)
+		rc = str_field(b, "profile", pi->name);
+	if (!rc)
+		rc = str_field(b, "domain", domain);
+	if (!rc)
+		rc = buf_puts(b, "}\n");
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files */
+
+static int fsync_path(const char *path, int dir)
+{
+	int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+	int rc;
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Remove a directory tree we created (no symlinks followed). */
+static int rmtree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : (unlink(path) == 0 ? 0 : -1);
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX];
+		struct stat stt;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= (int)sizeof(sub)) {
+			rc = -1;
+			continue;
+		}
+		if (lstat(sub, &stt) == 0 && S_ISDIR(stt.st_mode))
+			rc |= rmtree(sub);
+		else if (unlink(sub) != 0)
+			rc = -1;
+	}
+	closedir(d);
+	if (rmdir(path) != 0)
+		rc = -1;
+	return rc;
+}
+
+int export_rmtree(const char *path)
+{
+	return rmtree(path);
+}
+
+static void parent_dir(const char *path, char *out, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(out, len, ".");
+	else if (slash == path)
+		snprintf(out, len, "/");
+	else
+		snprintf(out, len, "%.*s", (int)(slash - path), path);
+}
+
+static int write_manifest(int dirfd, struct export_plan *p, struct writer *w, struct profiles *ps,
+			  struct buf *m, struct derr *e)
+{
+	char num[64];
+	int fd, first = 1;
+	size_t done = 0;
+
+	json_num_str(p->o.val_fraction, num, sizeof(num));
+	buf_printf(m, "{\n  \"format\": \"distill-export\",\n  \"format_version\": %d,\n",
+		   EXPORT_FORMAT_VERSION);
+	buf_puts(m, "  \"ruleset_hash\": ");
+	json_append_str(m, p->ruleset_hash, strlen(p->ruleset_hash));
+	buf_printf(m, ",\n  \"split\": {\"salt\": \"%s\", \"val_fraction\": %s},\n", EXPORT_SPLIT_SALT, num);
+	buf_printf(m, "  \"options\": %s,\n", buf_str(&p->options));
+	buf_printf(m, "  \"counts\": {\"samples\": %lld, \"train\": %lld, \"val\": %lld},\n", (long long)p->n,
+		   (long long)p->train, (long long)p->val);
+	buf_puts(m, "  \"profiles\": [");
+	/* Profiles used, by name (a few: selection sort keeps it simple). */
+	for (;;) {
+		struct profile_info *next = NULL;
+		for (int i = 0; i < ps->n; i++)
+			if (ps->v[i].used == 1 && (!next || strcmp(ps->v[i].name, next->name) < 0))
+				next = &ps->v[i];
+		if (!next)
+			break;
+		next->used = 2;
+		buf_printf(m, "%s\n    {\"name\": ", first ? "" : ",");
+		json_append_str(m, next->name, strlen(next->name));
+		buf_puts(m, ", \"hash\": ");
+		json_append_str(m, next->hash, strlen(next->hash));
+		buf_puts(m, ", \"model\": ");
+		if (next->model)
+			json_append_str(m, next->model, strlen(next->model));
+		else
+			buf_puts(m, "null");
+		buf_puts(m, ", \"system\": ");
+		if (next->system)
+			json_append_str(m, next->system, strlen(next->system));
+		else
+			buf_puts(m, "null");
+		buf_puts(m, ", \"template\": ");
+		json_append_str(m, next->template, strlen(next->template));
+		buf_puts(m, "}");
+		first = 0;
+	}
+	buf_puts(m, first ? "],\n" : "\n  ],\n");
+	buf_puts(m, "  \"shards\": [");
+	first = 1;
+	for (int split = 0; split < 2; split++)
+		for (struct shard *s = w->all; s; s = s->next) {
+			if (s->split != split)
+				continue;
+			buf_printf(m,
+				   "%s\n    {\"file\": \"%s-%05u-of-%05u.jsonl.zst\", \"split\": \"%s\", "
+				   "\"samples\": %lld, \"bytes\": %lld, \"sha256\": \"%s\"}",
+				   first ? "" : ",", split_name(split), s->index, w->count[split],
+				   split_name(split), (long long)s->samples, (long long)s->bytes, s->sha256);
+			first = 0;
+		}
+	if (buf_puts(m, first ? "]\n}\n" : "\n  ]\n}\n"))
+		return derr_set(e, DERR_LIMIT, "manifest over its size cap");
+	fd = openat(dirfd, "manifest.json", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return derr_set(e, DERR_IO, "manifest.json: %s", strerror(errno));
+	while (done < m->len) {
+		ssize_t n = write(fd, m->data + done, m->len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			close(fd);
+			return derr_set(e, err == ENOSPC ? DERR_FULL : DERR_IO, "manifest.json: %s",
+					strerror(err));
+		}
+		done += (size_t)n;
+	}
+	if (fsync(fd) != 0) {
+		close(fd);
+		return derr_set(e, DERR_IO, "manifest.json: fsync: %s", strerror(errno));
+	}
+	close(fd);
+	return 0;
+}
+
+static int insert_rows(struct db *db, struct export_plan *p, struct writer *w, const char *outdir,
+		       const char *version, const char *manifest_sha, struct export_result *res,
+		       struct derr *e)
+{
+	struct db_stmt *st = NULL;
+	struct buf opts = BUF_INIT(1 << 21);
+	char num[64];
+	int rc;
+
+	/* exports.options: the manifest options plus what refresh compares. */
+	buf_append(&opts, p->options.data, p->options.len - 1);
+	json_num_str(p->accept_rate, num, sizeof(num));
+	buf_printf(&opts, ", \"fingerprint\": \"%s\", \"accept_rate\": %s}", p->fingerprint, num);
+	if ((rc = db_prepare(db, SQL_INSERT_EXPORT, &st, e)))
+		goto out;
+	if (version)
+		db_bind_text(st, 1, version, -1);
+	db_bind_text(st, 2, outdir, -1);
+	db_bind_text(st, 3, p->ruleset_hash, -1);
+	db_bind_text(st, 4, buf_str(&opts), -1);
+	db_bind_int64(st, 5, (int64_t)p->n);
+	db_bind_text(st, 6, manifest_sha, -1);
+	db_bind_int64(st, 7, now_ms());
+	if ((rc = db_step(st, e)) < 0)
+		goto out;
+	res->export_id = db_last_rowid(db);
+	db_finalize(st);
+	st = NULL;
+	if ((rc = db_prepare(db, SQL_INSERT_ITEM, &st, e)))
+		goto out;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_item *it = &p->items[i];
+		char shard[64];
+		snprintf(shard, sizeof(shard), "%s-%05u-of-%05u.jsonl.zst", split_name(it->split), it->shard,
+			 w->count[it->split]);
+		db_reset(st);
+		db_bind_int64(st, 1, res->export_id);
+		db_bind_int64(st, 2, it->trace_id);
+		db_bind_text(st, 3, shard, -1);
+		db_bind_int64(st, 4, it->line);
+		db_bind_text(st, 5, split_name(it->split), -1);
+		if ((rc = db_step(st, e)) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	db_finalize(st);
+	buf_release(&opts);
+	return rc;
+}
+
+int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, int force,
+		      const char *version, struct export_result *res, struct derr *e)
+{
+	char tmp[PATH_MAX], old[PATH_MAX], parent[PATH_MAX], real[PATH_MAX];
+	struct writer w;
+	struct profiles ps = {0};
+	struct db_stmt *st = NULL;
+	struct buf line = BUF_INIT(LINE_MAX_BYTES);
+	struct buf manifest = BUF_INIT(MANIFEST_MAX);
+	struct stat sb;
+	int rc = 0, in_tx = 0, have_old = 0, threads = p->o.threads > 0 ? p->o.threads : 2;
+	int64_t t0 = mono_ns();
+
+	memset(res, 0, sizeof(*res));
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	w.tail = &w.all;
+	w.level = p->o.level;
+	w.dirfd = -1;
+	/* Open shards (train, val) always fit; `threads` more may still be compressing. */
+	w.max_running = threads + (p->o.val_fraction > 0 ? 1 : 0);
+	if (w.max_running < 2)
+		w.max_running = 2;
+
+	if (!outdir || !*outdir) {
+		rc = derr_set(e, DERR_INVALID, "no output directory");
+		goto done;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", outdir, (long)getpid()) >= (int)sizeof(tmp) ||
+	    snprintf(old, sizeof(old), "%s.tmp-old-%ld", outdir, (long)getpid()) >= (int)sizeof(old)) {
+		rc = derr_set(e, DERR_INVALID, "%s: path too long", outdir);
+		goto done;
+	}
+	parent_dir(outdir, parent, sizeof(parent));
+	if (lstat(outdir, &sb) == 0 && !force) {
+		rc = derr_set(e, DERR_EXISTS, "%s: already exists (use --force to replace it)", outdir);
+		goto done;
+	}
+	rmtree(tmp);
+	if (mkdir(tmp, 0755) != 0) {
+		rc = derr_set(e, errno == EROFS || errno == EACCES ? DERR_READONLY : DERR_IO, "%s: %s", tmp,
+			      strerror(errno));
+		goto done;
+	}
+	w.dirfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w.dirfd < 0) {
+		rc = derr_set(e, DERR_IO, "%s: %s", tmp, strerror(errno));
+		goto fail_tmp;
+	}
+	/* One read transaction for the whole pass: every trace is read from one
+	 * snapshot, and SQLite takes its file locks once instead of per row. */
+	if ((rc = db_begin(db, e)))
+		goto fail_tmp;
+	in_tx = 1;
+	if ((rc = db_prepare(db, SQL_FETCH, &st, e)))
+		goto fail_tmp;
+	esc_init();
+
+	/* Build lines in the planned order and feed the shards. */
+	for (size_t i = 0; i < p->n && !rc; i++) {
+		struct plan_item *it = &p->items[i];
+		struct profile_info *pi = NULL;
+		struct shard *s;
+		size_t start, len;
+
+		db_reset(st);
+		db_bind_int64(st, 1, it->trace_id);
+		rc = db_step(st, e);
+		if (rc == 0)
+			rc = derr_set(e, DERR_NOTFOUND, "trace %lld vanished during export",
+				      (long long)it->trace_id);
+		if (rc < 0)
+			break;
+		rc = profile_get(db, &ps, db_col_int64(st, 6), &pi, e);
+		if (rc)
+			break;
+		pi->used = 1;
+		s = w.open[it->split];
+		if (!s && (rc = shard_open(&w, it->split, &s, e)))
+			break;
+		/* Build straight into the shard's chunk; a line that would take a
+		 * non-empty shard past its target moves to a new shard instead. */
+		start = s->fill.len;
+		if (build_line(&s->fill, it, st, pi)) {
+			s->fill.len = start;
+			s->fill.data[start] = '\0';
+			rc = derr_set(e, DERR_LIMIT, "trace %lld: line over %zu bytes",
+				      (long long)it->trace_id, LINE_MAX_BYTES);
+			break;
+		}
+		len = s->fill.len - start;
+		if (s->samples > 0 && s->raw_bytes + (int64_t)len > p->o.shard_bytes) {
+			buf_reset(&line);
+			buf_append(&line, s->fill.data + start, len);
+			s->fill.len = start;
+			s->fill.data[start] = '\0';
+			shard_close(&w, s);
+			if ((rc = shard_open(&w, it->split, &s, e)))
+				break;
+			buf_append(&s->fill, line.data, line.len);
+		}
+		it->shard = s->index;
+		it->line = (uint32_t)s->samples;
+		s->samples++;
+		s->raw_bytes += (int64_t)len;
+		if (s->fill.len >= CHUNK_BYTES)
+			shard_push(&w, s);
+	}
+	db_finalize(st);
+	st = NULL;
+	db_rollback(db); /* end the read transaction */
+	in_tx = 0;
+	rc = writer_finish(&w, rc, e);
+	if (rc)
+		goto fail_tmp;
+	log_debug("export: %zu lines built and compressed in %lldms", p->n,
+		  (long long)((mono_ns() - t0) / 1000000));
+
+	/* Final names now that each split's shard count is known. */
+	for (struct shard *s = w.all; s; s = s->next) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s-%05u-of-%05u.jsonl.zst", split_name(s->split), s->index,
+			 w.count[s->split]);
+		if (renameat(w.dirfd, s->part, w.dirfd, name) != 0) {
+			rc = derr_set(e, DERR_IO, "rename %s: %s", s->part, strerror(errno));
+			goto fail_tmp;
+		}
+		res->bytes += s->bytes;
+	}
+	if ((rc = write_manifest(w.dirfd, p, &w, &ps, &manifest, e)))
+		goto fail_tmp;
+	if (fsync(w.dirfd) != 0) {
+		rc = derr_set(e, DERR_IO, "%s: fsync: %s", tmp, strerror(errno));
+		goto fail_tmp;
+	}
+	sha256_hex(manifest.data, manifest.len, res->manifest_sha256);
+
+	/* Rows first (uncommitted), then the rename, then the commit: a failure
+	 * before the rename leaves neither. */
+	if ((rc = db_begin_immediate(db, e)))
+		goto fail_tmp;
+	in_tx = 1;
+	if ((rc = insert_rows(db, p, &w, outdir, version, res->manifest_sha256, res, e)))
+		goto fail_tmp;
+	if (lstat(outdir, &sb) == 0) {
+		if (!force) {
+			rc = derr_set(e, DERR_EXISTS, "%s: appeared meanwhile", outdir);
+			goto fail_tmp;
+		}
+		rmtree(old);
+		if (rename(outdir, old) != 0) {
+			rc = derr_set(e, DERR_IO, "rename %s: %s", outdir, strerror(errno));
+			goto fail_tmp;
+		}
+		have_old = 1;
+	}
+	if (rename(tmp, outdir) != 0) {
+		rc = derr_set(e, DERR_IO, "rename %s -> %s: %s", tmp, outdir, strerror(errno));
+		if (have_old)
+			rename(old, outdir);
+		goto fail_tmp;
+	}
+	fsync_path(parent, 1);
+	if (realpath(outdir, real)) {
+		struct db_stmt *u = NULL;
+		if (!db_prepare(db, SQL_UPDATE_OUTDIR, &u, NULL)) {
+			db_bind_int64(u, 1, res->export_id);
+			db_bind_text(u, 2, real, -1);
+			db_step(u, NULL);
+		}
+		db_finalize(u);
+	}
+	if ((rc = db_commit(db, e))) {
+		/* Put things back as they were. */
+		rename(outdir, tmp);
+		if (have_old)
+			rename(old, outdir);
+		in_tx = 0;
+		db_rollback(db);
+		goto fail_tmp;
+	}
+	in_tx = 0;
+	log_debug("export: lineage recorded and directory in place at %lldms",
+		  (long long)((mono_ns() - t0) / 1000000));
+	if (have_old)
+		rmtree(old);
+	res->samples = (int64_t)p->n;
+	res->train = p->train;
+	res->val = p->val;
+	res->shards = (int)(w.count[0] + w.count[1]);
+	goto done;
+
+fail_tmp:
+	if (in_tx)
+		db_rollback(db);
+	writer_finish(&w, rc, NULL);
+	rmtree(tmp);
+done:
+	db_finalize(st);
+	if (w.dirfd >= 0)
+		close(w.dirfd);
+	writer_free(&w);
+	profiles_release(&ps);
+	buf_release(&line);
+	buf_release(&manifest);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Manifest parsing and verification */
+
+static int shard_name_ok(const char *f, const char *split)
+{
+	size_t sl = strlen(split);
+	const char *p;
+	if (strncmp(f, split, sl) || f[sl] != '-')
+		return 0;
+	p = f + sl + 1;
+	for (int i = 0; i < 5; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+	p += 5;
+	if (strncmp(p, "-of-", 4))
+		return 0;
+	p += 4;
+	for (int i = 0; i < 5; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+	return !strcmp(p + 5, ".jsonl.zst");
+}
+
+static int get_int(const cJSON *o, const char *k, int64_t *out)
+{
+	double v;
+	if (json_get_num(o, k, &v) || v < 0 || v > 9e15 || v != (double)(int64_t)v)
+		return -1;
+	*out = (int64_t)v;
+	return 0;
+}
+
+void export_manifest_release(struct export_manifest *m)
+{
+	free(m->shards);
+	memset(m, 0, sizeof(*m));
+}
+
+int export_manifest_parse(const char *p, size_t n, struct export_manifest *m, struct derr *e)
+{
+	cJSON *root = json_parse(p, n);
+	const cJSON *shards, *counts, *sh;
+	const char *rs;
+	int64_t v;
+	int rc = 0, i = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (!cJSON_IsObject(root)) {
+		rc = derr_set(e, DERR_PARSE, "manifest: not a JSON object");
+		goto out;
+	}
+	if (get_int(root, "format_version", &v) || v < 1) {
+		rc = derr_set(e, DERR_PARSE, "manifest: no format_version");
+		goto out;
+	}
+	if (v > EXPORT_FORMAT_VERSION) {
+		rc = derr_set(e, DERR_PARSE, "manifest: format version %lld is newer than this program",
+			      (long long)v);
+		goto out;
+	}
+	m->format_version = (int)v;
+	rs = json_get_str(root, "ruleset_hash");
+	if (!rs || strlen(rs) >= sizeof(m->ruleset_hash)) {
+		rc = derr_set(e, DERR_PARSE, "manifest: no ruleset_hash");
+		goto out;
+	}
+	snprintf(m->ruleset_hash, sizeof(m->ruleset_hash), "%s", rs);
+	counts = cJSON_GetObjectItemCaseSensitive(root, "counts");
+	if (!cJSON_IsObject(counts) || get_int(counts, "samples", &m->samples)) {
+		rc = derr_set(e, DERR_PARSE, "manifest: no counts.samples");
+		goto out;
+	}
+	shards = cJSON_GetObjectItemCaseSensitive(root, "shards");
+	if (!cJSON_IsArray(shards) || cJSON_GetArraySize(shards) > 200000) {
+		rc = derr_set(e, DERR_PARSE, "manifest: no shards array");
+		goto out;
+	}
+	m->nshards = cJSON_GetArraySize(shards);
+	m->shards = xcalloc((size_t)m->nshards + 1, sizeof(*m->shards));
+	cJSON_ArrayForEach(sh, shards)
+	{
+		struct export_shard *s = &m->shards[i];
+		const char *file = json_get_str(sh, "file"), *split = json_get_str(sh, "split");
+		const char *sha = json_get_str(sh, "sha256");
+		if (!file || !split || (strcmp(split, "train") && strcmp(split, "val")) ||
+		    strlen(file) >= sizeof(s->file) || !shard_name_ok(file, split)) {
+			rc = derr_set(e, DERR_PARSE, "manifest: shard %d: bad file name or split", i);
+			goto out;
+		}
+		if (!sha || strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64) {
+			rc = derr_set(e, DERR_PARSE, "manifest: shard %d: bad sha256", i);
+			goto out;
+		}
+		if (get_int(sh, "samples", &s->samples) || get_int(sh, "bytes", &s->bytes)) {
+			rc = derr_set(e, DERR_PARSE, "manifest: shard %d: bad samples or bytes", i);
+			goto out;
+		}
+		for (int j = 0; j < i; j++)
+			if (!strcmp(m->shards[j].file, file)) {
+				rc = derr_set(e, DERR_PARSE, "manifest: shard %s listed twice", file);
+				goto out;
+			}
+		snprintf(s->file, sizeof(s->file), "%s", file);
+		snprintf(s->split, sizeof(s->split), "%s", split);
+		memcpy(s->sha256, sha, 65);
+		i++;
+	}
+out:
+	cJSON_Delete(root);
+	if (rc)
+		export_manifest_release(m);
+	return rc;
+}
+
+static int read_all(const char *path, size_t max, struct buf *out, struct derr *e)
+{
+	FILE *f = fopen(path, "rb");
+	char tmp[65536];
+	size_t n;
+	int rc = 0;
+
+	if (!f)
+		return derr_set(e, errno == ENOENT ? DERR_NOTFOUND : DERR_IO, "%s: %s", path,
+				strerror(errno));
+	buf_init(out, max);
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+		if (buf_append(out, tmp, n)) {
+			rc = derr_set(e, DERR_LIMIT, "%s: over %zu bytes", path, max);
+			break;
+		}
+	if (!rc && ferror(f))
+		rc = derr_set(e, DERR_IO, "%s: read error", path);
+	fclose(f);
+	return rc;
+}
+
+static int verify_shard(const char *dir, const struct export_shard *s, struct derr *e)
+{
+	char path[PATH_MAX], hex[65];
+	struct sha256 sha;
+	struct zst_reader *zr = NULL;
+	char *tmp = xmalloc(1 << 17);
+	int64_t bytes = 0, lines = 0;
+	FILE *f;
+	size_t n;
+	long got;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, s->file);
+	f = fopen(path, "rb");
+	if (!f) {
+		rc = derr_set(e, errno == ENOENT ? DERR_NOTFOUND : DERR_IO, "%s: %s", s->file,
+			      errno == ENOENT ? "missing" : strerror(errno));
+		goto out;
+	}
+	sha256_init(&sha);
+	while ((n = fread(tmp, 1, 1 << 17, f)) > 0) {
+		sha256_update(&sha, tmp, n);
+		bytes += (int64_t)n;
+	}
+	fclose(f);
+	sha256_final_hex(&sha, hex);
+	if (bytes != s->bytes) {
+		rc = derr_set(e, DERR_MISMATCH, "%s: %lld bytes, manifest says %lld", s->file,
+			      (long long)bytes, (long long)s->bytes);
+		goto out;
+	}
+	if (strcmp(hex, s->sha256)) {
+		rc = derr_set(e, DERR_MISMATCH, "%s: sha256 %s, manifest says %s", s->file, hex, s->sha256);
+		goto out;
+	}
+	if ((rc = zst_reader_open(&zr, path, VERIFY_MAX_TOTAL, e)))
+		goto out;
+	while ((got = zst_reader_read(zr, tmp, 1 << 17, e)) > 0)
+		for (const char *q = tmp; (q = memchr(q, '\n', (size_t)(tmp + got - q))); q++)
+			lines++;
+	if (got < 0) {
+		rc = derr_wrap(e, "%s", s->file);
+		goto out;
+	}
+	if (lines != s->samples)
+		rc = derr_set(e, DERR_MISMATCH, "%s: %lld lines, manifest says %lld", s->file,
+			      (long long)lines, (long long)s->samples);
+out:
+	zst_reader_close(zr);
+	free(tmp);
+	return rc;
+}
+
+int export_verify(const char *dir, int64_t *samples, struct derr *e)
+{
+	char path[PATH_MAX];
+	struct buf raw;
+	struct export_manifest m;
+	int64_t total = 0;
+	int rc;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if ((rc = read_all(path, MANIFEST_MAX, &raw, e))) {
+		buf_release(&raw);
+		return rc;
+	}
+	rc = export_manifest_parse(buf_str(&raw), raw.len, &m, e);
+	buf_release(&raw);
+	if (rc)
+		return rc;
+	for (int i = 0; i < m.nshards && !rc; i++) {
+		rc = verify_shard(dir, &m.shards[i], e);
+		total += m.shards[i].samples;
+	}
+	if (!rc && total != m.samples)
+		rc = derr_set(e, DERR_MISMATCH, "shards hold %lld samples, manifest counts %lld",
+			      (long long)total, (long long)m.samples);
+	/* A shard file the manifest does not list is a mismatch too. */
+	if (!rc && (d = opendir(dir))) {
+		while (!rc && (de = readdir(d))) {
+			size_t l = strlen(de->d_name);
+			int listed = 0;
+			if (l < 10 || strcmp(de->d_name + l - 10, ".jsonl.zst"))
+				continue;
+			for (int i = 0; i < m.nshards; i++)
+				listed |= !strcmp(m.shards[i].file, de->d_name);
+			if (!listed)
+				rc = derr_set(e, DERR_MISMATCH, "%s: not in the manifest", de->d_name);
+		}
+		closedir(d);
+	}
+	if (!rc && samples)
+		*samples = total;
+	export_manifest_release(&m);
+	return rc;
+}
