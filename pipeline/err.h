@@ -40,6 +40,13 @@
 	X(DERR_BUDGET, -36, "budget reached")                               \
 	X(DERR_PAUSED, -37, "every endpoint is paused")                     \
 	X(DERR_CONFIG, -38, "invalid teacher config")                       \
+	X(DERR_DEDUP_RACE, -120, "another dedup run changed the index")     \
+	X(DERR_BENCH_EMPTY, -121, "benchmark file has no usable problems")  \
+	X(DERR_TRAIN_CHECKSUM, -160, "shard checksum mismatch")             \
+	X(DERR_TRAIN_MANIFEST, -161, "bad export manifest")                 \
+	X(DERR_TRAIN_NOMASK, -162, "loss mask covers no token")             \
+	X(DERR_TRAIN_CKPT, -163, "bad or truncated checkpoint")             \
+	X(DERR_TRAIN_DIVERGED, -164, "training diverged (loss not finite)") \
 	X(DERR_LOCKED, -140, "another refresh holds the lock")              \
 	X(DERR_WITHHELD, -141, "publication withheld by the publish guard") \
 	X(DERR_MISMATCH, -142, "export does not match its manifest")
