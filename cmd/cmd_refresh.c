@@ -12,6 +12,8 @@
 #include "cli.h"
 #include "cmd.h"
 #include "db.h"
+#include "decontam.h"
+#include "dedup.h"
 #include "export.h"
 #include "filter.h"
 #include "ingest.h"
@@ -52,11 +54,10 @@ static const char SQL_UNJUDGED[] =
 	"SELECT COUNT(*) FROM traces t WHERE NOT EXISTS (SELECT 1 FROM trace_outcomes o"
 	" WHERE o.trace_id = t.id AND o.ruleset_id = (SELECT id FROM rulesets WHERE is_current = 1))";
 
-enum stage_status { ST_DONE, ST_NOTHING, ST_SKIPPED, ST_UNAVAILABLE, ST_PARTIAL, ST_WITHHELD, ST_FAILED };
-static const char *const status_names[] = {"done",    "nothing to do", "skipped", "unavailable",
+enum stage_status { ST_DONE, ST_NOTHING, ST_SKIPPED, ST_PARTIAL, ST_WITHHELD, ST_FAILED };
+static const char *const status_names[] = {"done",    "nothing to do", "skipped",
 					   "partial", "withheld",      "failed"};
-static const char *const status_keys[] = {"done",    "nothing",	 "skipped", "unavailable",
-					  "partial", "withheld", "failed"};
+static const char *const status_keys[] = {"done", "nothing", "skipped", "partial", "withheld", "failed"};
 
 struct run {
 	struct refresh_config cfg;
@@ -266,9 +267,52 @@ out:
 
 static int stage_dedup(struct run *r, struct derr *e)
 {
-	(void)e;
-	note(r, "%s", "the dedup stage is not in this build; existing marks are used");
-	return ST_UNAVAILABLE;
+	static const enum dedup_kind kinds[] = {DEDUP_PROMPT, DEDUP_TRACE};
+	struct decontam_bench_report reports[DECONTAM_MAX_BENCHMARKS];
+	struct minhash_params mp;
+	struct decontam *dc = NULL;
+	int64_t items = 0, dups = 0, marked = 0;
+	int st = ST_FAILED, partial = 0;
+
+	if (r->cfg.nbenchmarks > DECONTAM_MAX_BENCHMARKS) {
+		derr_set(e, DERR_INVALID, "benchmarks: at most %d files", DECONTAM_MAX_BENCHMARKS);
+		return ST_FAILED;
+	}
+	/* Benchmarks first: a bad file fails before any work. */
+	if (r->cfg.nbenchmarks) {
+		dc = decontam_new(DECONTAM_NGRAM_DEFAULT);
+		for (int i = 0; i < r->cfg.nbenchmarks; i++) {
+			struct decontam_file_report fr;
+			if (decontam_load_file(dc, r->cfg.benchmarks[i], &fr, e))
+				goto out;
+			if (fr.rejected) {
+				log_warn("refresh: %s: %ld of %ld records without a usable problem",
+					 r->cfg.benchmarks[i], fr.rejected, fr.records);
+				partial = 1;
+			}
+		}
+	}
+	minhash_params_default(&mp);
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		struct dedup_report rep;
+		if (dedup_run(r->db, kinds[i], &mp, NULL, NULL, &rep, e))
+			goto out;
+		items += rep.new_items;
+		dups += rep.duplicates;
+	}
+	count(r, "new_items", items, "new prompts and traces");
+	count(r, "duplicates", dups, "duplicates in all");
+	if (dc) {
+		if (decontam_run(r->db, dc, reports, e))
+			goto out;
+		for (int i = 0; i < decontam_count(dc); i++)
+			marked += reports[i].marked;
+		count(r, "contaminated_new", marked, "newly contaminated prompts");
+	}
+	st = partial ? ST_PARTIAL : items || marked ? ST_DONE : ST_NOTHING;
+out:
+	decontam_free(dc);
+	return st;
 }
 
 static int read_mix(const char *path, struct buf *b, struct derr *e)
@@ -544,9 +588,8 @@ int cmd_refresh(int argc, char **argv)
 			exit_code = EXIT_ERROR;
 			break;
 		}
-		if (st == ST_UNAVAILABLE || st == ST_PARTIAL || st == ST_WITHHELD)
-			if (strcmp(stages[i].name, "dedup")) /* no pending count to tell */
-				exit_code = EXIT_PARTIAL;
+		if (st == ST_PARTIAL || st == ST_WITHHELD)
+			exit_code = EXIT_PARTIAL;
 	}
 	buf_printf(&summary,
 		   "], \"version\": %s%s%s, \"changed\": %s, \"latest\": ", r.new_version[0] ? "\"" : "",
