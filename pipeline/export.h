@@ -64,7 +64,7 @@ int export_include_parse(const char *s, unsigned *flags, struct derr *e);
 struct export_plan;
 
 /* Select and order the traces to export.  Reads the database (streaming;
- * memory is ~32 bytes per selected trace); writes nothing.  DERR_NOTFOUND
+ * memory is ~64 bytes per selected trace); writes nothing.  DERR_NOTFOUND
  * when the rule set does not exist (or no current one), DERR_PARSE for a bad
  * mix file, DERR_INVALID for bad options.  *out is NULL on failure. */
 int export_plan_new(struct db *db, const struct export_opts *o, struct export_plan **out, struct derr *e);
