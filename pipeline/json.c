@@ -35,7 +35,6 @@ void json_num_str(double v, char *out, size_t len)
 		return;
 	}
 	if (fabs(v) < 1e15 && v == (double)(long long)v) { /* range first: the cast is UB outside it */
-	if (fabs(v) < 1e15 && v == (double)(long long)v) { /* range first: the cast of 1e21 is UB */
 		snprintf(out, len, "%lld", (long long)v);
 		return;
 	}
