@@ -28,7 +28,7 @@ static const char export_usage[] =
 	"  --domain D, --source S, --profile P   select\n"
 	"  --max-tokens N           only traces with at most N completion tokens\n"
 	"  --mix FILE               quotas: {\"domain\": {\"math\": N, \"*\": N}, \"source\": {...}}\n"
-	"  --threads N              shards compressed in parallel (default 2)\n"
+	"  --threads N              shards built in parallel (default: the cores)\n"
 	"  --force                  replace an existing OUTDIR\n"
 	"  --verify                 check OUTDIR's shards against its manifest\n"
 	"  --db PATH                database file (default $DISTILL_DB or distill.db)\n";

@@ -7,22 +7,35 @@
  * (a stage could not do all its work, or publication was withheld), 75
  * when another refresh holds the lock.
  */
+#include "answer.h"
 #include "buf.h"
 #include "cli.h"
 #include "cmd.h"
 #include "db.h"
+#include "decontam.h"
+#include "dedup.h"
 #include "export.h"
+#include "filter.h"
+#include "ingest.h"
 #include "json.h"
 #include "lock.h"
 #include "log.h"
+#include "queue.h"
 #include "refresh.h"
+#include "rules.h"
+#include "tconfig.h"
 #include "util.h"
+#include "verdict.h"
+#include "worker.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char refresh_usage[] =
 	"usage: distill refresh --config refresh.json [--json] [--db PATH]\n\n"
@@ -36,19 +49,15 @@ static const char refresh_usage[] =
 	"  --db PATH      database (default: the config's \"db\", $DISTILL_DB, distill.db)\n\n"
 	"Exit: 0 done, 1 failure, 3 partial or publication withheld, 75 already running.\n";
 
-/* Queries refresh asks of other stages' tables, to tell "nothing to do"
- * from "could not do it". */
-static const char SQL_RUNNABLE_JOBS[] =
-	"SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'failed', 'leased')";
+/* Without rules, refresh still tells "nothing to judge" from "could not judge". */
 static const char SQL_UNJUDGED[] =
 	"SELECT COUNT(*) FROM traces t WHERE NOT EXISTS (SELECT 1 FROM trace_outcomes o"
 	" WHERE o.trace_id = t.id AND o.ruleset_id = (SELECT id FROM rulesets WHERE is_current = 1))";
 
-enum stage_status { ST_DONE, ST_NOTHING, ST_SKIPPED, ST_UNAVAILABLE, ST_PARTIAL, ST_WITHHELD, ST_FAILED };
-static const char *const status_names[] = {"done",    "nothing to do", "skipped", "unavailable",
+enum stage_status { ST_DONE, ST_NOTHING, ST_SKIPPED, ST_PARTIAL, ST_WITHHELD, ST_FAILED };
+static const char *const status_names[] = {"done",    "nothing to do", "skipped",
 					   "partial", "withheld",      "failed"};
-static const char *const status_keys[] = {"done",    "nothing",	 "skipped", "unavailable",
-					  "partial", "withheld", "failed"};
+static const char *const status_keys[] = {"done", "nothing", "skipped", "partial", "withheld", "failed"};
 
 struct run {
 	struct refresh_config cfg;
@@ -78,55 +87,232 @@ static void note(struct run *r, const char *fmt, const char *arg)
 
 /* --- stages ------------------------------------------------------------- */
 
+static void on_bad_record(void *ctx, const char *path, long line, const char *reason)
+{
+	(void)ctx;
+	log_warn("%s:%ld: %s", path, line, reason);
+}
+
 static int stage_ingest(struct run *r, struct derr *e)
 {
 	char **paths = NULL, **shas = NULL;
-	int n = 0, rc;
+	struct ingest_options io;
+	struct ingest *in = NULL;
+	const struct ingest_report *rep;
+	int n = 0, st = ST_FAILED;
 
 	if (!r->cfg.inbox)
 		return ST_SKIPPED;
-	rc = refresh_inbox_scan(r->db, r->cfg.inbox, r->cfg.inbox_min_age_ms, now_ms(), &paths, &shas, &n, e);
-	if (rc)
+	if (refresh_inbox_scan(r->db, r->cfg.inbox, r->cfg.inbox_min_age_ms, now_ms(), &paths, &shas, &n, e))
 		return ST_FAILED;
 	count(r, "new_files", n, "new files");
+	if (!n) {
+		st = ST_NOTHING;
+		goto out;
+	}
+	memset(&io, 0, sizeof(io));
+	io.source = r->cfg.source;
+	io.profile = r->cfg.profile;
+	io.samples = (int)r->cfg.samples;
+	io.on_bad = on_bad_record;
+	if (ingest_open(&in, r->db, &io, e))
+		goto out;
+	for (int i = 0; i < n; i++)
+		if (ingest_file(in, paths[i], e))
+			goto out;
+	if (ingest_finish(in, e))
+		goto out;
+	rep = ingest_get_report(in);
+	count(r, "new_prompts", rep->new_prompts, "new prompts");
+	count(r, "duplicates", rep->duplicates, "duplicates");
+	count(r, "rejected", rep->rejected, "rejected lines");
+	count(r, "jobs_added", rep->jobs_added, "jobs queued");
+	st = rep->rejected ? ST_PARTIAL : ST_DONE;
+out:
+	ingest_free(in);
 	refresh_files_free(paths, n);
 	refresh_files_free(shas, n);
-	if (!n)
-		return ST_NOTHING;
-	/* The ingest stage (pipeline/ingest.h) is not part of this build yet. */
-	note(r, "%s", "not ingested: the ingest stage is not in this build");
-	return ST_UNAVAILABLE;
+	return st;
+}
+
+static volatile int stop_flag;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1; /* the work stage drains; the later stages still run */
 }
 
 static int stage_work(struct run *r, struct derr *e)
 {
-	int64_t runnable = 0;
-	if (db_query_int64(r->db, SQL_RUNNABLE_JOBS, &runnable, e))
+	static const char *const end_names[] = {"queue empty",	  "max_time reached",
+						"stopped",	  "max jobs reached",
+						"budget reached", "every endpoint paused"};
+	int64_t before[QS_COUNT] = {0}, after[QS_COUNT] = {0}, runnable;
+	struct tconfig cfg;
+	struct worker_opts o;
+	struct worker_shared *sh = NULL;
+	int64_t *ids = NULL;
+	const char **keys = NULL;
+	enum worker_end end = WORKER_EMPTY;
+	int st = ST_FAILED, loaded = 0;
+
+	if (queue_counts(r->db, before, e))
 		return ST_FAILED;
+	runnable = before[QS_QUEUED] + before[QS_FAILED] + before[QS_LEASED];
 	count(r, "runnable_jobs", runnable, "runnable jobs");
 	if (!runnable)
 		return ST_NOTHING;
-	note(r, "%s", "not worked: the worker stage is not in this build");
-	return ST_UNAVAILABLE;
+	if (!r->cfg.teacher) {
+		note(r, "%s", "not worked: no teacher configured");
+		return ST_PARTIAL;
+	}
+	if (tconfig_load(r->cfg.teacher, &cfg, e))
+		return ST_FAILED;
+	loaded = 1;
+	/* refresh.json's budget is this run's (per_run) budget. */
+	if (r->cfg.budget_micro_usd)
+		cfg.max_cost_run = r->cfg.budget_micro_usd;
+	if (r->cfg.budget_completion_tokens)
+		cfg.max_tokens_run = r->cfg.budget_completion_tokens;
+	keys = xcalloc((size_t)cfg.nendpoints + 1, sizeof(*keys));
+	for (int i = 0; i < cfg.nendpoints; i++) {
+		const char *env = cfg.endpoints[i].api_key_env;
+		if (env && !(keys[i] = getenv(env))) {
+			derr_set(e, DERR_CONFIG, "endpoint %s: the environment variable %s is not set",
+				 cfg.endpoints[i].name, env);
+			goto out;
+		}
+	}
+	ids = xcalloc((size_t)cfg.nprofiles + 1, sizeof(*ids));
+	sh = xcalloc(1, sizeof(*sh));
+	worker_shared_init(sh, 1, -1);
+	if (tconfig_bind_profiles(r->db, &cfg, ids, e) ||
+	    worker_spent(r->db, &sh->spent_tokens_before, &sh->spent_cost_before, e) ||
+	    worker_note_budget(r->db, &cfg, e))
+		goto out;
+	worker_opts_init(&o);
+	o.cfg = &cfg;
+	o.profile_ids = ids;
+	o.api_keys = keys;
+	o.concurrency = 64;
+	o.deadline_ms = r->cfg.max_time_ms ? now_ms() + r->cfg.max_time_ms : 0;
+	o.until_empty = 1;
+	o.stop = &stop_flag;
+	o.shared = sh;
+	o.proc = 0;
+	if (worker_run(r->db, &o, &end, e))
+		goto out;
+	if (queue_counts(r->db, after, e))
+		goto out;
+	count(r, "done", after[QS_DONE] - before[QS_DONE], "done");
+	count(r, "dead", after[QS_DEAD] - before[QS_DEAD], "newly dead");
+	count(r, "requests", sh->procs[0].requests, "requests");
+	note(r, "%s", end_names[end]);
+	st = end == WORKER_BUDGET || after[QS_DEAD] > before[QS_DEAD] ||
+			     after[QS_QUEUED] + after[QS_FAILED] + after[QS_LEASED] > 0
+		     ? ST_PARTIAL
+		     : ST_DONE;
+out:
+	free(sh);
+	free(ids);
+	free(keys);
+	if (loaded)
+		tconfig_release(&cfg);
+	return st;
 }
 
 static int stage_filter(struct run *r, struct derr *e)
 {
-	int64_t unjudged = 0;
-	if (db_query_int64(r->db, SQL_UNJUDGED, &unjudged, e))
-		return ST_FAILED;
-	count(r, "unjudged_traces", unjudged, "unjudged traces");
-	if (!unjudged)
-		return ST_NOTHING;
-	note(r, "%s", "not judged: the filter stage is not in this build");
-	return ST_UNAVAILABLE;
+	struct rules rs;
+	struct filter *f = NULL;
+	struct buf canon = BUF_INIT(64 << 20);
+	struct verdict_stats vs = {0};
+	char hash[65];
+	int64_t rs_id = 0, unjudged = 0;
+	int created = 0, st = ST_FAILED, rc;
+
+	if (!r->cfg.rules) {
+		if (db_query_int64(r->db, SQL_UNJUDGED, &unjudged, e))
+			return ST_FAILED;
+		count(r, "unjudged_traces", unjudged, "unjudged traces");
+		if (!unjudged)
+			return ST_NOTHING;
+		note(r, "%s", "not judged: no rules configured");
+		return ST_PARTIAL;
+	}
+	rules_init(&rs);
+	if (rules_load(&rs, r->cfg.rules, e) || filter_new(&f, &rs, e))
+		goto out;
+	if ((rc = filter_ruleset_hash(&rs, answer_checker_version(), hash, &canon))) {
+		derr_set(e, rc, "%s: rule text too large", r->cfg.rules);
+		goto out;
+	}
+	if (verdict_ruleset_use(r->db, hash, buf_str(&canon), answer_checker_version(), &rs_id, &created, e))
+		goto out;
+	if (created)
+		note(r, "new rule set %s", hash);
+	if (verdict_judge_range(r->db, f, rs_id, 0, 0, INT64_MAX, 256, &vs, e))
+		goto out;
+	count(r, "judged", vs.judged, "judged");
+	count(r, "accepted", vs.accepted, "accepted");
+	count(r, "flagged", vs.flagged, "flagged");
+	st = vs.judged ? ST_DONE : ST_NOTHING;
+out:
+	filter_free(f);
+	rules_release(&rs);
+	buf_release(&canon);
+	return st;
 }
 
 static int stage_dedup(struct run *r, struct derr *e)
 {
-	(void)e;
-	note(r, "%s", "the dedup stage is not in this build; existing marks are used");
-	return ST_UNAVAILABLE;
+	static const enum dedup_kind kinds[] = {DEDUP_PROMPT, DEDUP_TRACE};
+	struct decontam_bench_report reports[DECONTAM_MAX_BENCHMARKS];
+	struct minhash_params mp;
+	struct decontam *dc = NULL;
+	int64_t items = 0, dups = 0, marked = 0;
+	int st = ST_FAILED, partial = 0;
+
+	if (r->cfg.nbenchmarks > DECONTAM_MAX_BENCHMARKS) {
+		derr_set(e, DERR_INVALID, "benchmarks: at most %d files", DECONTAM_MAX_BENCHMARKS);
+		return ST_FAILED;
+	}
+	/* Benchmarks first: a bad file fails before any work. */
+	if (r->cfg.nbenchmarks) {
+		dc = decontam_new(DECONTAM_NGRAM_DEFAULT);
+		for (int i = 0; i < r->cfg.nbenchmarks; i++) {
+			struct decontam_file_report fr;
+			if (decontam_load_file(dc, r->cfg.benchmarks[i], &fr, e))
+				goto out;
+			if (fr.rejected) {
+				log_warn("refresh: %s: %ld of %ld records without a usable problem",
+					 r->cfg.benchmarks[i], fr.rejected, fr.records);
+				partial = 1;
+			}
+		}
+	}
+	minhash_params_default(&mp);
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		struct dedup_report rep;
+		if (dedup_run(r->db, kinds[i], &mp, NULL, NULL, &rep, e))
+			goto out;
+		items += rep.new_items;
+		dups += rep.duplicates;
+	}
+	count(r, "new_items", items, "new prompts and traces");
+	count(r, "duplicates", dups, "duplicates in all");
+	if (dc) {
+		if (decontam_run(r->db, dc, reports, e))
+			goto out;
+		for (int i = 0; i < decontam_count(dc); i++)
+			marked += reports[i].marked;
+		count(r, "contaminated_new", marked, "newly contaminated prompts");
+	}
+	st = partial ? ST_PARTIAL : items || marked ? ST_DONE : ST_NOTHING;
+out:
+	decontam_free(dc);
+	return st;
 }
 
 static int read_mix(const char *path, struct buf *b, struct derr *e)
@@ -255,8 +441,20 @@ static int stage_backup(struct run *r, struct derr *e)
 {
 	if (!r->cfg.backup)
 		return ST_SKIPPED;
-	if (db_backup(r->db, r->cfg.backup, e))
+	char tmp[4096];
+	/* db_backup never overwrites: back up aside, then replace the old copy. */
+	if (snprintf(tmp, sizeof(tmp), "%s.new-%ld", r->cfg.backup, (long)getpid()) >= (int)sizeof(tmp)) {
+		derr_set(e, DERR_INVALID, "backup: path too long");
 		return ST_FAILED;
+	}
+	unlink(tmp);
+	if (db_backup(r->db, tmp, e))
+		return ST_FAILED;
+	if (rename(tmp, r->cfg.backup) != 0) {
+		derr_set(e, DERR_IO, "backup: %s: %s", r->cfg.backup, strerror(errno));
+		unlink(tmp);
+		return ST_FAILED;
+	}
 	note(r, "to %s", r->cfg.backup);
 	return ST_DONE;
 }
@@ -338,6 +536,14 @@ int cmd_refresh(int argc, char **argv)
 	}
 	dbpath = dbopt ? dbopt : r.cfg.db ? r.cfg.db : cli_db_path(NULL);
 
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	/* The lock first, before touching anything. */
 	if (lock_open(&lk, dbpath, &e)) {
 		cli_fail(&e);
@@ -382,9 +588,8 @@ int cmd_refresh(int argc, char **argv)
 			exit_code = EXIT_ERROR;
 			break;
 		}
-		if (st == ST_UNAVAILABLE || st == ST_PARTIAL || st == ST_WITHHELD)
-			if (strcmp(stages[i].name, "dedup")) /* no pending count to tell */
-				exit_code = EXIT_PARTIAL;
+		if (st == ST_PARTIAL || st == ST_WITHHELD)
+			exit_code = EXIT_PARTIAL;
 	}
 	buf_printf(&summary,
 		   "], \"version\": %s%s%s, \"changed\": %s, \"latest\": ", r.new_version[0] ? "\"" : "",

@@ -24,6 +24,7 @@
 #define QUEUE_CHUNKS 4			   /* chunks waiting per shard */
 #define MANIFEST_MAX ((size_t)64 << 20)
 #define VERIFY_MAX_TOTAL (1ULL << 46) /* decompressed bytes per shard */
+#define EXPORT_MAX_THREADS 64
 
 /* ------------------------------------------------------------------------ */
 /* SQL */
@@ -38,7 +39,8 @@ static const char SQL_ACCEPT_RATE[] =
  * member (DESIGN §13 "Dedup"). */
 static const char SQL_CANDIDATES[] =
 	"SELECT t.id, j.prompt_id, p.hash, COALESCE(pr.hash, pr.name), j.sample_index, p.domain,"
-	" (SELECT ps.source FROM prompt_sources ps WHERE ps.prompt_id = p.id ORDER BY ps.id LIMIT 1)"
+	" (SELECT ps.source FROM prompt_sources ps WHERE ps.prompt_id = p.id ORDER BY ps.id LIMIT 1),"
+	" j.profile_id"
 	" FROM jobs j"
 	" CROSS JOIN traces t ON t.job_id = j.id"
 	" JOIN trace_outcomes o ON o.trace_id = t.id AND o.ruleset_id = :rs"
@@ -176,7 +178,8 @@ struct plan_item {
 	uint64_t key;	  /* seeded shuffle key */
 	uint32_t shard;	  /* index within its split, set while writing */
 	uint32_t line;	  /* 0-based line within the shard */
-	int32_t domain;	  /* intern indexes (quotas), -1 unknown */
+	int64_t profile_id;
+	int32_t domain; /* intern indexes (quotas), -1 unknown */
 	int32_t source;
 	uint8_t split; /* 0 train, 1 val */
 };
@@ -479,6 +482,7 @@ int export_plan_new(struct db *db, const struct export_opts *o, struct export_pl
 			continue;
 		kept_for_prompt++;
 		it.trace_id = db_col_int64(st, 0);
+		it.profile_id = db_col_int64(st, 7);
 		it.line_id = line_id_of(phash ? phash : "", prof ? prof : "", db_col_int64(st, 4));
 		it.key = hash_mix64(it.line_id, o->seed);
 		it.split = (uint8_t)split_of(phash ? phash : "", o->val_fraction);
@@ -543,246 +547,6 @@ fail:
 	db_finalize(st);
 	export_plan_free(p);
 	return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Shard writers: one thread per shard, fed chunks of whole lines. */
-
-struct shard {
-	int split;
-	uint32_t index;	   /* within its split */
-	char part[64];	   /* temp file name inside the temp dir */
-	int64_t samples;   /* lines */
-	int64_t raw_bytes; /* JSONL bytes fed */
-	struct buf fill;   /* chunk being filled by the builder */
-	struct buf q[QUEUE_CHUNKS];
-	int qhead, qlen;
-	int closed; /* builder is done with this shard */
-	int done;   /* thread finished */
-	int rc;
-	struct derr err;
-	/* Results (compressed file). */
-	int64_t bytes;
-	char sha256[65];
-	pthread_t thread;
-	int started;
-	struct writer *w;
-	int fd;
-	struct shard *next; /* all shards, in creation order */
-};
-
-struct writer {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int dirfd;
-	int level;
-	int running; /* threads not yet done */
-	int max_running;
-	struct shard *all, **tail;
-	struct shard *open[2]; /* current shard per split */
-	uint32_t count[2];     /* shards per split */
-	int64_t lines[2];
-	struct buf spare[8]; /* chunk buffers handed back by the compressors */
-	int nspare;
-};
-
-/* The compressed stream passes through here: hash and count as it is written. */
-struct sink {
-	int fd;
-	struct sha256 sha;
-	int64_t bytes;
-};
-
-static ssize_t sink_write(void *c, const char *p, size_t n)
-{
-	struct sink *s = c;
-	size_t done = 0;
-	while (done < n) {
-		ssize_t w = write(s->fd, p + done, n - done);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		done += (size_t)w;
-	}
-	sha256_update(&s->sha, p, n);
-	s->bytes += (int64_t)n;
-	return (ssize_t)n;
-}
-
-static void *shard_main(void *arg)
-{
-	struct shard *s = arg;
-	struct writer *w = s->w;
-	struct sink sk = {.fd = s->fd, .bytes = 0};
-	cookie_io_functions_t io = {.write = sink_write};
-	struct zst_writer *zw = NULL;
-	FILE *f;
-	int rc = 0;
-
-	sha256_init(&sk.sha);
-	f = fopencookie(&sk, "w", io);
-	if (!f) {
-		rc = derr_set(&s->err, DERR_IO, "%s: cannot open stream", s->part);
-		goto out;
-	}
-	setvbuf(f, NULL, _IOFBF, 1 << 17);
-	rc = zst_writer_new(&zw, f, w->level, &s->err);
-	for (;;) {
-		struct buf chunk;
-		pthread_mutex_lock(&w->mu);
-		while (s->qlen == 0 && !s->closed)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (s->qlen == 0) { /* closed and drained */
-			pthread_mutex_unlock(&w->mu);
-			break;
-		}
-		chunk = s->q[s->qhead];
-		buf_init(&s->q[s->qhead], chunk.max);
-		s->qhead = (s->qhead + 1) % QUEUE_CHUNKS;
-		s->qlen--;
-		pthread_cond_broadcast(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-		if (!rc)
-			rc = zst_writer_write(zw, chunk.data, chunk.len, &s->err);
-		pthread_mutex_lock(&w->mu);
-		if (w->nspare < (int)ARRAY_SIZE(w->spare)) {
-			buf_reset(&chunk);
-			w->spare[w->nspare++] = chunk;
-		} else {
-			buf_release(&chunk);
-		}
-		pthread_mutex_unlock(&w->mu);
-	}
-	if (!rc) {
-		rc = zst_writer_finish(zw, &s->err);
-		zw = NULL;
-	}
-	zst_writer_free(zw);
-	if (fclose(f) != 0 && !rc)
-		rc = derr_set(&s->err, errno == ENOSPC ? DERR_FULL : DERR_IO, "%s: write: %s", s->part,
-			      strerror(errno));
-	if (!rc && fsync(s->fd) != 0)
-		rc = derr_set(&s->err, DERR_IO, "%s: fsync: %s", s->part, strerror(errno));
-out:
-	close(s->fd);
-	s->fd = -1;
-	s->bytes = sk.bytes;
-	sha256_final_hex(&sk.sha, s->sha256);
-	pthread_mutex_lock(&w->mu);
-	s->rc = rc;
-	s->done = 1;
-	w->running--;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
-}
-
-static const char *split_name(int split)
-{
-	return split ? "val" : "train";
-}
-
-/* Hand the fill chunk to the shard's thread (waiting for queue room). */
-static void shard_push(struct writer *w, struct shard *s)
-{
-	if (!s->fill.len)
-		return;
-	pthread_mutex_lock(&w->mu);
-	while (s->qlen == QUEUE_CHUNKS)
-		pthread_cond_wait(&w->cv, &w->mu);
-	s->q[(s->qhead + s->qlen) % QUEUE_CHUNKS] = s->fill;
-	s->qlen++;
-	pthread_cond_broadcast(&w->cv);
-	if (w->nspare) /* reuse: a fresh 1 MiB buffer per chunk costs page faults */
-		s->fill = w->spare[--w->nspare];
-	else
-		buf_init(&s->fill, LINE_MAX_BYTES + CHUNK_BYTES);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static void shard_close(struct writer *w, struct shard *s)
-{
-	shard_push(w, s);
-	pthread_mutex_lock(&w->mu);
-	s->closed = 1;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	w->open[s->split] = NULL;
-}
-
-static int shard_open(struct writer *w, int split, struct shard **out, struct derr *e)
-{
-	struct shard *s = xcalloc(1, sizeof(*s));
-
-	s->split = split;
-	s->index = w->count[split]++;
-	s->w = w;
-	snprintf(s->part, sizeof(s->part), "%s-%05u.part", split_name(split), s->index);
-	buf_init(&s->fill, LINE_MAX_BYTES + CHUNK_BYTES);
-	for (int i = 0; i < QUEUE_CHUNKS; i++)
-		buf_init(&s->q[i], LINE_MAX_BYTES + CHUNK_BYTES);
-	*w->tail = s;
-	w->tail = &s->next;
-	s->fd = openat(w->dirfd, s->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (s->fd < 0) {
-		s->done = 1;
-		return derr_set(e, DERR_IO, "%s: %s", s->part, strerror(errno));
-	}
-	pthread_mutex_lock(&w->mu);
-	while (w->running >= w->max_running)
-		pthread_cond_wait(&w->cv, &w->mu);
-	w->running++;
-	pthread_mutex_unlock(&w->mu);
-	if (pthread_create(&s->thread, NULL, shard_main, s) != 0) {
-		pthread_mutex_lock(&w->mu);
-		w->running--;
-		pthread_mutex_unlock(&w->mu);
-		close(s->fd);
-		s->done = 1;
-		return derr_set(e, DERR_IO, "cannot start a compressor thread");
-	}
-	s->started = 1;
-	w->open[split] = s;
-	*out = s;
-	return 0;
-}
-
-/* Close every open shard and wait for all threads; first error wins. */
-static int writer_finish(struct writer *w, int rc, struct derr *e)
-{
-	for (int i = 0; i < 2; i++)
-		if (w->open[i])
-			shard_close(w, w->open[i]);
-	for (struct shard *s = w->all; s; s = s->next) {
-		if (s->started)
-			pthread_join(s->thread, NULL);
-		s->started = 0;
-		if (!rc && s->rc) {
-			rc = s->rc;
-			if (e)
-				*e = s->err;
-		}
-	}
-	return rc;
-}
-
-static void writer_free(struct writer *w)
-{
-	struct shard *s = w->all;
-	while (s) {
-		struct shard *next = s->next;
-		buf_release(&s->fill);
-		for (int i = 0; i < QUEUE_CHUNKS; i++)
-			buf_release(&s->q[i]);
-		free(s);
-		s = next;
-	}
-	for (int i = 0; i < w->nspare; i++)
-		buf_release(&w->spare[i]);
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->cv);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1056,6 +820,249 @@ static int build_line(struct buf *b, const struct plan_item *it, struct db_stmt 
 }
 
 /* ------------------------------------------------------------------------ */
+/* Shards.  Every shard holds a fixed number of consecutive lines of its
+ * split's order, so each one is built and compressed by one thread from
+ * start to end, on its own connection, and shards run in parallel: the
+ * bytes never depend on the machine or the thread count. */
+
+/* The compressed stream passes through here: hashed and counted as written. */
+struct sink {
+	int fd;
+	struct sha256 sha;
+	int64_t bytes;
+};
+
+static ssize_t sink_write(void *c, const char *p, size_t n)
+{
+	struct sink *s = c;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = write(s->fd, p + done, n - done);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	sha256_update(&s->sha, p, n);
+	s->bytes += (int64_t)n;
+	return (ssize_t)n;
+}
+
+static const char *split_name(int split)
+{
+	return split ? "val" : "train";
+}
+
+struct shard {
+	int split;
+	uint32_t index;	     /* within its split */
+	size_t first, count; /* its lines: order[split][first .. first + count) */
+	char file[64];
+	int64_t bytes; /* compressed */
+	char sha256[65];
+};
+
+struct shard_set {
+	struct shard *v; /* train shards, then val shards */
+	int n;
+	uint32_t count[2]; /* shards per split */
+	size_t *order[2];  /* item indexes of each split, in plan order */
+	size_t norder[2];
+	/* Read-only while the threads run. */
+	struct export_plan *p;
+	const struct profiles *ps;
+	const char *dbpath;
+	int dirfd, level;
+	/* Work distribution; the first error wins and stops the rest. */
+	pthread_mutex_t mu;
+	int next, rc;
+	struct derr err;
+};
+
+static const struct profile_info *profile_find(const struct profiles *ps, int64_t id)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (ps->v[i].id == id)
+			return &ps->v[i];
+	return NULL;
+}
+
+/* Fetch one planned trace into st (a row is ready on success). */
+static int fetch(struct db_stmt *st, const struct plan_item *it, struct derr *e)
+{
+	int rc;
+	db_reset(st);
+	db_bind_int64(st, 1, it->trace_id);
+	rc = db_step(st, e);
+	if (rc == 0)
+		return derr_set(e, DERR_NOTFOUND, "trace %lld vanished during export",
+				(long long)it->trace_id);
+	return rc < 0 ? rc : 0;
+}
+
+static int shard_write(struct shard_set *ss, struct shard *s, struct db_stmt *st, struct buf *chunk,
+		       struct derr *e)
+{
+	struct sink sk = {.fd = -1, .bytes = 0};
+	cookie_io_functions_t io = {.write = sink_write};
+	struct zst_writer *zw = NULL;
+	FILE *f;
+	int rc = 0;
+
+	sha256_init(&sk.sha);
+	sk.fd = openat(ss->dirfd, s->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (sk.fd < 0)
+		return derr_set(e, DERR_IO, "%s: %s", s->file, strerror(errno));
+	f = fopencookie(&sk, "w", io);
+	if (!f) {
+		close(sk.fd);
+		return derr_set(e, DERR_IO, "%s: cannot open a stream", s->file);
+	}
+	setvbuf(f, NULL, _IOFBF, 1 << 17);
+	rc = zst_writer_new(&zw, f, ss->level, e);
+	buf_reset(chunk);
+	for (size_t i = 0; i < s->count && !rc; i++) {
+		struct plan_item *it = &ss->p->items[ss->order[s->split][s->first + i]];
+		const struct profile_info *pi = profile_find(ss->ps, it->profile_id);
+		if ((rc = fetch(st, it, e)))
+			break;
+		if (!pi || build_line(chunk, it, st, pi)) {
+			rc = derr_set(e, DERR_LIMIT, "trace %lld: line over %zu bytes",
+				      (long long)it->trace_id, LINE_MAX_BYTES);
+			break;
+		}
+		it->shard = s->index;
+		it->line = (uint32_t)i;
+		if (chunk->len >= CHUNK_BYTES) {
+			rc = zst_writer_write(zw, chunk->data, chunk->len, e);
+			buf_reset(chunk);
+		}
+	}
+	if (!rc && chunk->len)
+		rc = zst_writer_write(zw, chunk->data, chunk->len, e);
+	if (!rc) {
+		rc = zst_writer_finish(zw, e); /* frees the writer either way */
+		zw = NULL;
+	}
+	zst_writer_free(zw);
+	if (fclose(f) != 0 && !rc)
+		rc = derr_set(e, errno == ENOSPC ? DERR_FULL : DERR_IO, "%s: write: %s", s->file,
+			      strerror(errno));
+	if (!rc && fsync(sk.fd) != 0)
+		rc = derr_set(e, DERR_IO, "%s: fsync: %s", s->file, strerror(errno));
+	close(sk.fd);
+	s->bytes = sk.bytes;
+	sha256_final_hex(&sk.sha, s->sha256);
+	return rc;
+}
+
+static void *shard_thread(void *arg)
+{
+	struct shard_set *ss = arg;
+	struct buf chunk = BUF_INIT(LINE_MAX_BYTES + CHUNK_BYTES);
+	struct derr e = {0};
+	struct db *db = NULL;
+	struct db_stmt *st = NULL;
+	/* Connections belong to one thread: each opens its own, in one read
+	 * transaction (one snapshot, SQLite's file locks taken once). */
+	int rc = db_open(&db, ss->dbpath, 0, &e);
+
+	if (!rc)
+		rc = db_begin(db, &e);
+	if (!rc)
+		rc = db_prepare(db, SQL_FETCH, &st, &e);
+	for (;;) {
+		int k = -1;
+		pthread_mutex_lock(&ss->mu);
+		if (rc && !ss->rc) {
+			ss->rc = rc;
+			ss->err = e;
+		}
+		if (!ss->rc && ss->next < ss->n)
+			k = ss->next++;
+		pthread_mutex_unlock(&ss->mu);
+		if (k < 0)
+			break;
+		rc = shard_write(ss, &ss->v[k], st, &chunk, &e);
+	}
+	db_finalize(st);
+	if (db)
+		db_rollback(db);
+	db_close(db);
+	buf_release(&chunk);
+	return NULL;
+}
+
+/* Lines per shard: shard_bytes over the mean line of the first lines of the
+ * plan (a deterministic estimate: it depends only on the data). */
+static int lines_per_shard(struct db *db, struct export_plan *p, const struct profiles *ps, size_t *out,
+			   struct derr *e)
+{
+	size_t k = p->n < 1024 ? p->n : 1024;
+	struct buf b = BUF_INIT(LINE_MAX_BYTES);
+	struct db_stmt *st = NULL;
+	int64_t sum = 0, mean, m;
+	int rc = db_begin(db, e);
+
+	if (!rc)
+		rc = db_prepare(db, SQL_FETCH, &st, e);
+	for (size_t i = 0; i < k && !rc; i++) {
+		const struct profile_info *pi = profile_find(ps, p->items[i].profile_id);
+		if ((rc = fetch(st, &p->items[i], e)))
+			break;
+		buf_reset(&b);
+		if (!pi || build_line(&b, &p->items[i], st, pi))
+			rc = derr_set(e, DERR_LIMIT, "trace %lld: line over %zu bytes",
+				      (long long)p->items[i].trace_id, LINE_MAX_BYTES);
+		sum += (int64_t)b.len;
+	}
+	db_finalize(st);
+	db_rollback(db);
+	buf_release(&b);
+	mean = k ? sum / (int64_t)k : 1;
+	m = p->o.shard_bytes / (mean > 0 ? mean : 1);
+	*out = m > 0 ? (size_t)m : 1;
+	return rc;
+}
+
+static void shard_set_release(struct shard_set *ss)
+{
+	free(ss->v);
+	free(ss->order[0]);
+	free(ss->order[1]);
+	pthread_mutex_destroy(&ss->mu);
+}
+
+/* Split the plan into shards of m lines per split, named for good. */
+static void shard_set_init(struct shard_set *ss, struct export_plan *p, size_t m)
+{
+	memset(ss, 0, sizeof(*ss));
+	pthread_mutex_init(&ss->mu, NULL);
+	ss->p = p;
+	for (int sp = 0; sp < 2; sp++)
+		ss->order[sp] = xmalloc((p->n + 1) * sizeof(size_t));
+	for (size_t i = 0; i < p->n; i++) {
+		int sp = p->items[i].split;
+		ss->order[sp][ss->norder[sp]++] = i;
+	}
+	for (int sp = 0; sp < 2; sp++)
+		ss->count[sp] = (uint32_t)((ss->norder[sp] + m - 1) / m);
+	ss->v = xcalloc((size_t)(ss->count[0] + ss->count[1]) + 1, sizeof(*ss->v));
+	for (int sp = 0; sp < 2; sp++)
+		for (uint32_t j = 0; j < ss->count[sp]; j++) {
+			struct shard *s = &ss->v[ss->n++];
+			s->split = sp;
+			s->index = j;
+			s->first = (size_t)j * m;
+			s->count = s->first + m <= ss->norder[sp] ? m : ss->norder[sp] - s->first;
+			snprintf(s->file, sizeof(s->file), "%s-%05u-of-%05u.jsonl.zst", split_name(sp), j,
+				 ss->count[sp]);
+		}
+}
+
+/* ------------------------------------------------------------------------ */
 /* Files */
 
 static int fsync_path(const char *path, int dir)
@@ -1114,7 +1121,7 @@ static void parent_dir(const char *path, char *out, size_t len)
 		snprintf(out, len, "%.*s", (int)(slash - path), path);
 }
 
-static int write_manifest(int dirfd, struct export_plan *p, struct writer *w, struct profiles *ps,
+static int write_manifest(int dirfd, struct export_plan *p, struct shard_set *w, struct profiles *ps,
 			  struct buf *m, struct derr *e)
 {
 	char num[64];
@@ -1162,17 +1169,16 @@ static int write_manifest(int dirfd, struct export_plan *p, struct writer *w, st
 	buf_puts(m, first ? "],\n" : "\n  ],\n");
 	buf_puts(m, "  \"shards\": [");
 	first = 1;
-	for (int split = 0; split < 2; split++)
-		for (struct shard *s = w->all; s; s = s->next) {
-			if (s->split != split)
-				continue;
-			buf_printf(m,
-				   "%s\n    {\"file\": \"%s-%05u-of-%05u.jsonl.zst\", \"split\": \"%s\", "
-				   "\"samples\": %lld, \"bytes\": %lld, \"sha256\": \"%s\"}",
-				   first ? "" : ",", split_name(split), s->index, w->count[split],
-				   split_name(split), (long long)s->samples, (long long)s->bytes, s->sha256);
-			first = 0;
-		}
+	for (int i = 0; i < w->n; i++) {
+		const struct shard *s = &w->v[i];
+		buf_printf(
+			m,
+			"%s\n    {\"file\": \"%s\", \"split\": \"%s\", \"samples\": %lld, \"bytes\": %lld, "
+			"\"sha256\": \"%s\"}",
+			first ? "" : ",", s->file, split_name(s->split), (long long)s->count,
+			(long long)s->bytes, s->sha256);
+		first = 0;
+	}
 	if (buf_puts(m, first ? "]\n}\n" : "\n  ]\n}\n"))
 		return derr_set(e, DERR_LIMIT, "manifest over its size cap");
 	fd = openat(dirfd, "manifest.json", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -1198,7 +1204,7 @@ static int write_manifest(int dirfd, struct export_plan *p, struct writer *w, st
 	return 0;
 }
 
-static int insert_rows(struct db *db, struct export_plan *p, struct writer *w, const char *outdir,
+static int insert_rows(struct db *db, struct export_plan *p, struct shard_set *w, const char *outdir,
 		       const char *version, const char *manifest_sha, struct export_result *res,
 		       struct derr *e)
 {
@@ -1253,26 +1259,25 @@ int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, 
 		      const char *version, struct export_result *res, struct derr *e)
 {
 	char tmp[PATH_MAX], old[PATH_MAX], parent[PATH_MAX], real[PATH_MAX];
-	struct writer w;
+	struct shard_set w;
 	struct profiles ps = {0};
-	struct db_stmt *st = NULL;
-	struct buf line = BUF_INIT(LINE_MAX_BYTES);
 	struct buf manifest = BUF_INIT(MANIFEST_MAX);
 	struct stat sb;
-	int rc = 0, in_tx = 0, have_old = 0, threads = p->o.threads > 0 ? p->o.threads : 2;
+	pthread_t tids[EXPORT_MAX_THREADS];
+	int rc = 0, in_tx = 0, have_old = 0, nthreads = 0, threads = p->o.threads;
+	size_t m = 1;
 	int64_t t0 = mono_ns();
 
 	memset(res, 0, sizeof(*res));
 	memset(&w, 0, sizeof(w));
 	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	w.tail = &w.all;
-	w.level = p->o.level;
 	w.dirfd = -1;
-	/* Open shards (train, val) always fit; `threads` more may still be compressing. */
-	w.max_running = threads + (p->o.val_fraction > 0 ? 1 : 0);
-	if (w.max_running < 2)
-		w.max_running = 2;
+	if (threads <= 0) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = ncpu > 0 ? (int)ncpu : 1;
+	}
+	if (threads > EXPORT_MAX_THREADS)
+		threads = EXPORT_MAX_THREADS;
 
 	if (!outdir || !*outdir) {
 		rc = derr_set(e, DERR_INVALID, "no output directory");
@@ -1288,6 +1293,25 @@ int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, 
 		rc = derr_set(e, DERR_EXISTS, "%s: already exists (use --force to replace it)", outdir);
 		goto done;
 	}
+	esc_init();
+	/* The profiles of the plan, loaded once; the threads only read them. */
+	for (size_t i = 0; i < p->n; i++) {
+		struct profile_info *pi = NULL;
+		if (i && p->items[i].profile_id == p->items[i - 1].profile_id)
+			continue;
+		if ((rc = profile_get(db, &ps, p->items[i].profile_id, &pi, e)))
+			goto done;
+		pi->used = 1;
+	}
+	if ((rc = lines_per_shard(db, p, &ps, &m, e)))
+		goto done;
+	pthread_mutex_destroy(&w.mu);
+	shard_set_init(&w, p, m);
+	w.ps = &ps;
+	w.dbpath = db_path(db);
+	w.level = p->o.level;
+	w.dirfd = -1;
+
 	rmtree(tmp);
 	if (mkdir(tmp, 0755) != 0) {
 		rc = derr_set(e, errno == EROFS || errno == EACCES ? DERR_READONLY : DERR_IO, "%s: %s", tmp,
@@ -1299,86 +1323,29 @@ int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, 
 		rc = derr_set(e, DERR_IO, "%s: %s", tmp, strerror(errno));
 		goto fail_tmp;
 	}
-	/* One read transaction for the whole pass: every trace is read from one
-	 * snapshot, and SQLite takes its file locks once instead of per row. */
-	if ((rc = db_begin(db, e)))
-		goto fail_tmp;
-	in_tx = 1;
-	if ((rc = db_prepare(db, SQL_FETCH, &st, e)))
-		goto fail_tmp;
-	esc_init();
 
-	/* Build lines in the planned order and feed the shards. */
-	for (size_t i = 0; i < p->n && !rc; i++) {
-		struct plan_item *it = &p->items[i];
-		struct profile_info *pi = NULL;
-		struct shard *s;
-		size_t start, len;
-
-		db_reset(st);
-		db_bind_int64(st, 1, it->trace_id);
-		rc = db_step(st, e);
-		if (rc == 0)
-			rc = derr_set(e, DERR_NOTFOUND, "trace %lld vanished during export",
-				      (long long)it->trace_id);
-		if (rc < 0)
+	/* Build and compress: each thread takes the next shard until none is left. */
+	for (int i = 0; i < threads && i < w.n; i++) {
+		if (pthread_create(&tids[nthreads], NULL, shard_thread, &w) != 0)
 			break;
-		rc = profile_get(db, &ps, db_col_int64(st, 6), &pi, e);
-		if (rc)
-			break;
-		pi->used = 1;
-		s = w.open[it->split];
-		if (!s && (rc = shard_open(&w, it->split, &s, e)))
-			break;
-		/* Build straight into the shard's chunk; a line that would take a
-		 * non-empty shard past its target moves to a new shard instead. */
-		start = s->fill.len;
-		if (build_line(&s->fill, it, st, pi)) {
-			s->fill.len = start;
-			s->fill.data[start] = '\0';
-			rc = derr_set(e, DERR_LIMIT, "trace %lld: line over %zu bytes",
-				      (long long)it->trace_id, LINE_MAX_BYTES);
-			break;
-		}
-		len = s->fill.len - start;
-		if (s->samples > 0 && s->raw_bytes + (int64_t)len > p->o.shard_bytes) {
-			buf_reset(&line);
-			buf_append(&line, s->fill.data + start, len);
-			s->fill.len = start;
-			s->fill.data[start] = '\0';
-			shard_close(&w, s);
-			if ((rc = shard_open(&w, it->split, &s, e)))
-				break;
-			buf_append(&s->fill, line.data, line.len);
-		}
-		it->shard = s->index;
-		it->line = (uint32_t)s->samples;
-		s->samples++;
-		s->raw_bytes += (int64_t)len;
-		if (s->fill.len >= CHUNK_BYTES)
-			shard_push(&w, s);
+		nthreads++;
 	}
-	db_finalize(st);
-	st = NULL;
-	db_rollback(db); /* end the read transaction */
-	in_tx = 0;
-	rc = writer_finish(&w, rc, e);
-	if (rc)
+	if (w.n && !nthreads) {
+		rc = derr_set(e, DERR_IO, "cannot start an export thread");
 		goto fail_tmp;
-	log_debug("export: %zu lines built and compressed in %lldms", p->n,
-		  (long long)((mono_ns() - t0) / 1000000));
-
-	/* Final names now that each split's shard count is known. */
-	for (struct shard *s = w.all; s; s = s->next) {
-		char name[64];
-		snprintf(name, sizeof(name), "%s-%05u-of-%05u.jsonl.zst", split_name(s->split), s->index,
-			 w.count[s->split]);
-		if (renameat(w.dirfd, s->part, w.dirfd, name) != 0) {
-			rc = derr_set(e, DERR_IO, "rename %s: %s", s->part, strerror(errno));
-			goto fail_tmp;
-		}
-		res->bytes += s->bytes;
 	}
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(tids[i], NULL);
+	if (w.rc) {
+		rc = w.rc;
+		if (e)
+			*e = w.err;
+		goto fail_tmp;
+	}
+	for (int i = 0; i < w.n; i++)
+		res->bytes += w.v[i].bytes;
+	log_debug("export: %zu lines in %d shards of %zu lines built and compressed by %d threads in %lldms",
+		  p->n, w.n, m, nthreads, (long long)((mono_ns() - t0) / 1000000));
 	if ((rc = write_manifest(w.dirfd, p, &w, &ps, &manifest, e)))
 		goto fail_tmp;
 	if (fsync(w.dirfd) != 0) {
@@ -1439,21 +1406,18 @@ int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, 
 	res->samples = (int64_t)p->n;
 	res->train = p->train;
 	res->val = p->val;
-	res->shards = (int)(w.count[0] + w.count[1]);
+	res->shards = w.n;
 	goto done;
 
 fail_tmp:
 	if (in_tx)
 		db_rollback(db);
-	writer_finish(&w, rc, NULL);
 	rmtree(tmp);
 done:
-	db_finalize(st);
 	if (w.dirfd >= 0)
 		close(w.dirfd);
-	writer_free(&w);
+	shard_set_release(&w);
 	profiles_release(&ps);
-	buf_release(&line);
 	buf_release(&manifest);
 	return rc;
 }

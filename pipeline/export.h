@@ -6,11 +6,12 @@
  * streaming, and keeps only a small record per selected trace (ids, shuffle
  * key, split): which traces, in which order, in which split.  Its fingerprint
  * says whether anything changed since an earlier export (refresh uses it).
- * export_plan_write() then fetches each trace in the planned order, builds
- * its JSON line and feeds one compressor thread per shard (each shard is a
- * single-threaded zstd stream, so bytes never depend on the machine),
- * writes everything under OUTDIR.tmp-PID, fsyncs, records `exports` and
- * `export_items`, and renames the directory into place.
+ * export_plan_write() then cuts each split's order into shards of equally
+ * many lines (shard_bytes over the mean of the first lines) and builds and
+ * compresses each shard start to end on one thread with its own connection,
+ * shards in parallel (so bytes never depend on the machine or the thread
+ * count); it writes everything under OUTDIR.tmp-PID, fsyncs, records
+ * `exports` and `export_items`, and renames the directory into place.
  *
  * A line's `id` is the hex of H(prompt hash, profile hash, sample index); the
  * split is H(prompt hash, split salt) < fraction * 2^64, so a prompt never
@@ -42,7 +43,7 @@ struct export_opts {
 	const char *ruleset;	/* rule-set hash, "current" or NULL (current) */
 	int64_t max_per_prompt; /* keep the first M accepted samples per prompt; 0: all */
 	double val_fraction;	/* 0..1; 0: no val split */
-	int64_t shard_bytes;	/* target JSONL bytes per shard before compression */
+	int64_t shard_bytes;	/* about this many JSONL bytes per shard, before compression */
 	int level;		/* zstd level */
 	uint64_t seed;		/* shuffle seed */
 	unsigned include;	/* enum export_include */
@@ -51,7 +52,7 @@ struct export_opts {
 	const char *profile;
 	int64_t max_tokens;   /* completion tokens <= this; 0: no bound */
 	const char *mix_json; /* contents of a --mix file (quotas), or NULL */
-	int threads;	      /* compressor threads in flight; 0: 2 */
+	int threads;	      /* shards built in parallel; 0: the number of cores */
 };
 
 /* Defaults: current rule set, level 3, 256 MiB shards, seed 0, no val. */
@@ -63,7 +64,7 @@ int export_include_parse(const char *s, unsigned *flags, struct derr *e);
 struct export_plan;
 
 /* Select and order the traces to export.  Reads the database (streaming;
- * memory is ~32 bytes per selected trace); writes nothing.  DERR_NOTFOUND
+ * memory is ~64 bytes per selected trace); writes nothing.  DERR_NOTFOUND
  * when the rule set does not exist (or no current one), DERR_PARSE for a bad
  * mix file, DERR_INVALID for bad options.  *out is NULL on failure. */
 int export_plan_new(struct db *db, const struct export_opts *o, struct export_plan **out, struct derr *e);

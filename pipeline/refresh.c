@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "db.h"
 #include "hash.h"
+#include "ingest.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -19,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char SQL_INGESTED[] = "SELECT 1 FROM ingested_files WHERE sha256 = ?1";
 static const char SQL_MAX_VERSION[] =
 	"SELECT COALESCE(MAX(CAST(substr(version, 2) AS INTEGER)), 0) FROM exports WHERE version LIKE 'v%'";
 static const char SQL_LAST_EXPORT[] =
@@ -346,31 +346,11 @@ static int ends_with(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
-static int file_sha256(const char *path, char out[65])
-{
-	FILE *f = fopen(path, "rb");
-	struct sha256 s;
-	char tmp[65536];
-	size_t n;
-	int bad;
-
-	if (!f)
-		return -1;
-	sha256_init(&s);
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		sha256_update(&s, tmp, n);
-	bad = ferror(f);
-	fclose(f);
-	sha256_final_hex(&s, out);
-	return bad ? -1 : 0;
-}
-
 int refresh_inbox_scan(struct db *db, const char *inbox, int64_t min_age_ms, int64_t now, char ***paths,
 		       char ***shas, int *n, struct derr *e)
 {
 	DIR *d = opendir(inbox);
 	struct dirent *de;
-	struct db_stmt *st = NULL;
 	char **names = NULL;
 	int nn = 0, cap = 0, rc = 0;
 
@@ -400,30 +380,25 @@ int refresh_inbox_scan(struct db *db, const char *inbox, int64_t min_age_ms, int
 	closedir(d);
 	if (nn)
 		qsort(names, (size_t)nn, sizeof(*names), name_cmp);
-	if ((rc = db_prepare(db, SQL_INGESTED, &st, e)))
-		goto out;
 	*paths = xcalloc((size_t)nn + 1, sizeof(char *));
 	*shas = xcalloc((size_t)nn + 1, sizeof(char *));
 	for (int i = 0; i < nn; i++) {
 		char hex[65];
-		if (file_sha256(names[i], hex)) {
-			log_warn("refresh: %s: cannot read, skipped", names[i]);
+		struct derr fe = {0};
+		int known = 0;
+		if (ingest_file_sha256(names[i], hex, &fe)) {
+			log_warn("refresh: %s: %s; skipped", names[i], fe.msg);
 			continue;
 		}
-		db_reset(st);
-		db_bind_text(st, 1, hex, -1);
-		rc = db_step(st, e);
-		if (rc < 0)
+		if ((rc = ingest_file_known(db, hex, &known, e)))
 			goto out;
-		if (rc == 1)
+		if (known)
 			continue; /* already ingested, by content */
-		rc = 0;
 		(*paths)[*n] = xstrdup(names[i]);
 		(*shas)[*n] = xstrdup(hex);
 		(*n)++;
 	}
 out:
-	db_finalize(st);
 	refresh_files_free(names, nn);
 	if (rc) {
 		refresh_files_free(*paths, *n);

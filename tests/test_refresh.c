@@ -51,6 +51,18 @@ static void add_traces(struct db *db, int n, size_t bytes)
 	buf_release(&r);
 }
 
+static int atoi_safe(const char *s)
+{
+	int64_t v = 0;
+	char buf[16];
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || n >= sizeof(buf))
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return parse_int64(buf, 1, 65535, &v) ? 0 : (int)v;
+}
+
 static pid_t spawn(void)
 {
 	char bin[1024];
@@ -142,6 +154,97 @@ static int64_t q(struct db *db, const char *sql)
 	struct derr e = {0};
 	T_OK(db_query_int64(db, sql, &v, &e), &e);
 	return v;
+}
+
+/* End to end against the simulator: inbox -> ingest -> work -> filter ->
+ * export -> publish; a file younger than inbox_min_age waits; a rerun does
+ * nothing new. */
+static void end_to_end(void)
+{
+	char dir[1024], bin[4096], sim[4096], rules[4096], src[4096], ex[1400], cmd[32768], line[256] = "";
+	char tmpp[4096];
+	int pfd[2], port = 0;
+	pid_t spid;
+	FILE *f;
+	cJSON *sum = NULL;
+	struct db *db;
+	struct derr e = {0};
+	int64_t accepted = -1, n = -1;
+
+	t_tmpdir(dir, sizeof(dir));
+	/* The shell below runs in dir: make every path absolute. */
+	if (!realpath(t_bin("distill-teacher-sim", tmpp, sizeof(tmpp)), sim) ||
+	    !realpath(t_bin("distill", tmpp, sizeof(tmpp)), bin) ||
+	    !realpath(t_src("rules/r1.rules", tmpp, sizeof(tmpp)), rules) ||
+	    !realpath(t_src(".", tmpp, sizeof(tmpp)), src)) {
+		T_TRUE(!"binaries and sources found");
+		return;
+	}
+	snprintf(outp, sizeof(outp), "%s/out.json", dir);
+	snprintf(errp, sizeof(errp), "%s/err.txt", dir);
+	snprintf(cfg, sizeof(cfg), "%s/refresh.json", dir);
+	snprintf(dbp, sizeof(dbp), "%s/d.db", dir);
+	snprintf(root, sizeof(root), "%s/exports", dir);
+	if (pipe(pfd) != 0)
+		return;
+	spid = fork();
+	if (spid == 0) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		execl(sim, "distill-teacher-sim", "--port", "0", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	f = fdopen(pfd[0], "r");
+	if (f && fgets(line, sizeof(line), f)) {
+		const char *c = strrchr(line, ':');
+		port = c ? atoi_safe(c + 1) : 0;
+	}
+	T_TRUE(port > 0);
+	snprintf(
+		cmd, sizeof(cmd),
+		"cd '%s' && mkdir inbox && '%s' gen-prompts --n 20 --seed 5 > inbox/a.jsonl &&"
+		" touch -d '10 minutes ago' inbox/a.jsonl && '%s' gen-prompts --n 5 --seed 6 > "
+		"inbox/young.jsonl &&"
+		" sed 's/127.0.0.1:8000/127.0.0.1:%d/' '%s/examples/teacher-sim.json' > teacher.json &&"
+		" printf '{\"db\": \"d.db\", \"inbox\": \"inbox\", \"inbox_min_age\": \"5m\", \"samples\": 2,"
+		" \"teacher\": \"teacher.json\", \"rules\": \"%s\", \"export_root\": \"exports\","
+		" \"max_time\": \"60s\"}' > refresh.json && '%s' init --db d.db > /dev/null",
+		dir, sim, sim, port, src, rules, bin);
+	T_EQ_INT(system(cmd), 0);
+	T_EQ_INT(refresh(&sum), 0);
+	T_EQ_STR(json_get_str(sum, "version"), "v0001");
+	cJSON_Delete(sum);
+	T_EQ_INT(verify("v0001"), 0);
+	db = fx_open(dbp);
+	/* Accepted, less the later accepted members of each dedup cluster
+	 * (the simulator's samples of one arithmetic prompt are often alike). */
+	accepted = q(db, "SELECT COUNT(*) FROM sample_audit s WHERE s.accepted = 1 AND NOT EXISTS ("
+			 " SELECT 1 FROM dup_members d JOIN dup_members d2 ON d2.kind = d.kind"
+			 " AND d2.cluster_id = d.cluster_id AND d2.rank < d.rank"
+			 " JOIN sample_audit s2 ON s2.accepted = 1 AND ((d.kind = 'trace' AND s2.trace_id = "
+			 "d2.member_id)"
+			 "  OR (d.kind = 'prompt' AND s2.prompt_id = d2.member_id))"
+			 " WHERE (d.kind = 'trace' AND d.member_id = s.trace_id)"
+			 "  OR (d.kind = 'prompt' AND d.member_id = s.prompt_id))");
+	T_EQ_INT(q(db, "SELECT COUNT(*) FROM traces"), 40); /* the young file waited */
+	T_TRUE(accepted > 0);
+	snprintf(ex, sizeof(ex), "%s/v0001", root);
+	T_OK(export_verify(ex, &n, &e), &e);
+	T_EQ_INT(n, accepted);
+	T_EQ_INT(q(db, "SELECT COUNT(*) FROM sample_audit WHERE export_shard IS NOT NULL"), accepted);
+	db_close(db);
+	/* Nothing new: nothing exported. */
+	T_EQ_INT(refresh(&sum), 0);
+	T_TRUE(cJSON_IsNull(cJSON_GetObjectItem(sum, "version")));
+	cJSON_Delete(sum);
+	kill(spid, SIGTERM);
+	waitpid(spid, NULL, 0);
+	if (f)
+		fclose(f);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup failed\n");
 }
 
 int main(void)
@@ -286,5 +389,6 @@ int main(void)
 		if (system(cmd) != 0)
 			fprintf(stderr, "cleanup failed\n");
 	}
+	end_to_end();
 	return t_done();
 }
