@@ -23,7 +23,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 demo: build
-	@sh examples/demo.sh $(BUILD)
+	@REPLAY="$(REPLAY)" sh examples/demo.sh $(BUILD)
 
 bench: build
 	cmake --build $(BUILD) --target bench -j$(JOBS)

@@ -18,6 +18,7 @@ int cmd_check(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_work(int argc, char **argv);
 int cmd_requeue(int argc, char **argv);
+int cmd_import_traces(int argc, char **argv);
 int cmd_dedup(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_filter(int argc, char **argv);

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "json.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -137,7 +138,11 @@ static int check_line(const char *text, size_t n, long line, const struct answer
 		   : r.equal		 ? "true"
 					 : "false",
 		   check_status[r.status]);
-	json_append_str(out, r.extracted, strlen(r.extracted));
+	/* the input may not be UTF-8; the output line always is */
+	struct buf ex = BUF_INIT(4 * sizeof(r.extracted));
+	utf8_repair(r.extracted, strlen(r.extracted), &ex);
+	json_append_str(out, buf_str(&ex), ex.len);
+	buf_release(&ex);
 	buf_puts(out, "}\n");
 	cJSON_Delete(j);
 	return 0;

@@ -144,7 +144,7 @@ static int run(const char *dbpath, struct filter *f, int64_t ruleset_id, int all
 	/* Connections are opened after fork, never inherited. */
 	db_close(db);
 	if (nparts == 0) {
-		printf("nothing to judge: every trace has verdicts under rule set %.12s\n", hash);
+		printf("nothing to judge: no trace lacks verdicts under rule set %.12s\n", hash);
 		free(bounds);
 		return EXIT_OK;
 	}

@@ -110,7 +110,8 @@ static void print_text(const char *path, const struct status *s)
 	print_counts("by domain", s->by_domain, s->ndomain);
 	printf("jobs: %lld (", (long long)s->jobs_total);
 	for (int i = 0; i < QS_COUNT; i++)
-		printf("%s%s %lld", i ? ", " : "", queue_state_name((enum queue_state)i), (long long)s->jobs[i]);
+		printf("%s%s %lld", i ? ", " : "", queue_state_name((enum queue_state)i),
+		       (long long)s->jobs[i]);
 	printf(")\ntraces: %lld\n", (long long)s->traces);
 	if (!s->ruleset[0]) {
 		printf("filter: not run (no current rule set)\n");

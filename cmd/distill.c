@@ -29,6 +29,7 @@ static const struct command {
 	{"backup", cmd_backup, "online copy of the database, safe while workers write"},
 	{"work", cmd_work, "ask the teacher for every runnable job and record the traces"},
 	{"requeue", cmd_requeue, "put dead or failed jobs back in the queue"},
+	{"import-traces", cmd_import_traces, "record existing traces as done jobs"},
 	{"dedup", cmd_dedup, "mark near-duplicate prompts and traces, and benchmark contamination"},
 	{"report", cmd_report, "draw the dataset as a self-contained HTML page"},
 	{"filter", cmd_filter, "judge traces with the quality rules (rules/*.rules)"},

@@ -9,8 +9,10 @@
  * cleanly on SIGINT/SIGTERM.
  */
 #include "cli.h"
+#include "fields.h"
 #include "hash.h"
 #include "json.h"
+#include "jsonl.h"
 #include "log.h"
 #include "sim.h"
 #include "text.h"
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char serve_usage[] =
 	"usage: distill-teacher-sim [--port P] [--seed S] [--config FILE] [--replay FILE.jsonl]...\n"
@@ -187,6 +190,7 @@ struct conn {
 	int too_big;
 	int64_t start_ns;
 	int have_reply;
+	int answered; /* an error reply went out on the first call */
 	struct sim_reply reply;
 };
 
@@ -254,6 +258,7 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, int status, cons
 {
 	struct sim_reply r;
 	enum MHD_Result rc;
+	__atomic_fetch_add(&srv.stats.errors_4xx, 1, __ATOMIC_RELAXED);
 	sim_reply_init(&r);
 	sim_reply_error(&r, status, type, code, msg);
 	rc = queue_buf(conn, status, r.content_type, buf_str(&r.body), r.body.len, -1);
@@ -397,6 +402,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		buf_init(&c->body, (size_t)srv.cfg.max_body);
 		c->start_ns = mono_ns();
 		*con_cls = c;
+		c->answered = 1; /* until the checks below pass */
 		__atomic_fetch_add(&srv.stats.requests, 1, __ATOMIC_RELAXED);
 		if (!rt && path_known)
 			return queue_error(conn, 405, "invalid_request_error", NULL, "Method not allowed.");
@@ -410,15 +416,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 								     MHD_HTTP_HEADER_CONTENT_LENGTH);
 			int64_t n;
-			if (cl && !parse_int64(cl, 0, INT64_MAX, &n) && n > srv.cfg.max_body) {
-				__atomic_fetch_add(&srv.stats.errors_4xx, 1, __ATOMIC_RELAXED);
+			if (cl && !parse_int64(cl, 0, INT64_MAX, &n) && n > srv.cfg.max_body)
 				return queue_error(conn, 413, "invalid_request_error", "request_too_large",
 						   "Request body too large.");
-			}
 		}
+		c->answered = 0;
 		return MHD_YES;
 	}
-	if (!rt) /* an error reply is already queued: drop the rest of the body */
+	if (c->answered || !rt) /* an error reply is already queued: drop the rest of the body */
 		return (*upload_size = 0, MHD_YES);
 	if (*upload_size) {
 		if (!c->too_big && buf_append(&c->body, upload, *upload_size))
@@ -486,10 +491,15 @@ static void print_help(void)
 	      stdout);
 }
 
-static volatile sig_atomic_t got_signal;
+/* SIGINT/SIGTERM write their number to a pipe that the main thread reads:
+ * a handler is process-wide, so the signal is caught whichever thread it
+ * lands on (sanitizer runtimes start threads of their own before main). */
+static int signal_pipe[2] = {-1, -1};
 static void on_signal(int sig)
 {
-	got_signal = sig;
+	unsigned char b = (unsigned char)sig;
+	ssize_t n = write(signal_pipe[1], &b, 1);
+	(void)n;
 }
 
 static int serve(int argc, char **argv)
@@ -613,14 +623,17 @@ static int serve(int argc, char **argv)
 		srv.cfg.replay = replay;
 	}
 
-	/* Signals are taken by sigwait in this thread only. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (pipe(signal_pipe)) {
+		cli_error("pipe: %s", strerror(errno));
+		goto out;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	(void)on_signal;
 
 	if (timer_start()) {
 		cli_error("cannot start the timer thread");
@@ -648,8 +661,8 @@ static int serve(int argc, char **argv)
 	log_info("seed %" PRIu64 ", model %s%s", srv.cfg.seed, srv.cfg.models[0],
 		 srv.cfg.nmodels > 1 ? ", ..." : "");
 
-	int sig = 0;
-	while (sigwait(&set, &sig) != 0)
+	unsigned char sig = 0;
+	while (read(signal_pipe[0], &sig, 1) != 1 && errno == EINTR)
 		;
 	log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	shutting_down = 1;
@@ -670,6 +683,10 @@ out:
 	free(replays);
 	free(set_idx);
 	free(set_val);
+	if (signal_pipe[0] >= 0) {
+		close(signal_pipe[0]);
+		close(signal_pipe[1]);
+	}
 	return rc;
 }
 
@@ -725,29 +742,28 @@ static uint64_t prompt_key(const char *p, struct buf *tmp)
 
 static int load_exclude(const char *path, struct hset *ex, struct buf *tmp)
 {
-	FILE *f = fopen(path, "rb");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t got;
-	static const char *const keys[] = {"prompt", "problem", "question"};
+	struct jsonl_reader *rd = NULL;
+	struct jsonl_record rec;
+	struct derr e = {0};
+	int rc;
 
-	if (!f) {
-		cli_error("--exclude %s: %s", path, strerror(errno));
+	if (jsonl_open(&rd, path, (size_t)16 << 20, &e)) {
+		cli_error("--exclude: %s", e.msg);
 		return -1;
 	}
-	while ((got = getline(&line, &cap, f)) > 0) {
-		cJSON *o = json_parse(line, (size_t)got);
-		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-			const char *p = json_get_str(o, keys[i]);
-			if (p) {
-				hset_add(ex, prompt_key(p, tmp));
-				break;
-			}
-		}
+	while ((rc = jsonl_next(rd, &rec, &e)) == 1) {
+		cJSON *o = rec.data ? json_parse(rec.data, rec.len) : NULL;
+		/* prompt, problem or question: the fields ingest detects */
+		const char *p = fields_prompt(o, NULL);
+		if (p)
+			hset_add(ex, prompt_key(p, tmp));
 		cJSON_Delete(o);
 	}
-	free(line);
-	fclose(f);
+	jsonl_close(rd);
+	if (rc < 0) {
+		cli_error("--exclude: %s", e.msg);
+		return -1;
+	}
 	return 0;
 }
 

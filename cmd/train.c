@@ -100,8 +100,9 @@ static void on_step(void *p, const struct trainer_report *r)
 		if (c->log)
 			fprintf(c->log,
 				"{\"step\":%ld,\"loss\":%.6f,\"grad_norm\":%.5f,\"lr\":%.6g,\"ms\":%.2f,"
-				"\"tok_per_s\":%.1f,\"mfu\":%.4f}\n",
-				r->step, (double)r->loss, r->grad_norm, r->lr, r->ms, r->tok_per_s, r->mfu);
+				"\"cpu_ms\":%.2f,\"tok_per_s\":%.1f,\"mfu\":%.4f}\n",
+				r->step, (double)r->loss, r->grad_norm, r->lr, r->ms, r->cpu_ms, r->tok_per_s,
+				r->mfu);
 	}
 	if (c->log)
 		fflush(c->log);

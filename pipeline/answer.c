@@ -17,10 +17,14 @@
 #include <strings.h>
 
 /* Bump on any change that can alter a verdict (part of the rule-set hash). */
-#define ANSWER_CHECKER_VERSION "answer-2"
+#define ANSWER_CHECKER_VERSION "answer-5"
 
 /* Longest answer we try to understand; longer ones are a budget status. */
 #define ANSWER_MAX_LEN 4096
+/* How far a box's closing brace is looked for, and how many unclosed boxes
+ * are passed over before giving up on boxes. */
+#define BOX_SCAN_MAX (2 * ANSWER_MAX_LEN)
+#define BOX_TRIES_MAX 64
 
 void answer_options_default(struct answer_options *o)
 {
@@ -69,8 +73,14 @@ static const char *rfind(const char *s, size_t n, const char *needle, int icase)
 		if (!icase || lo == up) {
 			hit = memrchr(s, needle[0], lim);
 		} else {
-			const char *a = memrchr(s, lo, lim), *b = memrchr(s, up, lim);
-			hit = a > b ? a : b;
+			/* one backward pass: two memrchr calls would rescan the
+			 * prefix for a case that never occurs */
+			hit = NULL;
+			for (size_t i = lim; i-- > 0;)
+				if ((unsigned char)s[i] == lo || (unsigned char)s[i] == up) {
+					hit = s + i;
+					break;
+				}
 		}
 		if (!hit)
 			return NULL;
@@ -94,6 +104,10 @@ static int box_argument(const char *p, const char *end, const char **a, size_t *
 		return -1;
 	if (*p == '{') {
 		int depth = 0;
+		/* A box holds an answer, not a page: looking further than the
+		 * answer bound keeps many unclosed boxes linear, not quadratic. */
+		if ((size_t)(end - p) > BOX_SCAN_MAX)
+			end = p + BOX_SCAN_MAX;
 		for (const char *q = p; q < end; q++) {
 			if (*q == '\\' && q + 1 < end) {
 				q++;
@@ -134,7 +148,7 @@ static int last_box(const char *s, size_t n, const char **a, size_t *alen)
 		size_t m = strlen(box_names[k]);
 		size_t lim = n;
 		/* Walk backwards over occurrences until one is complete. */
-		for (;;) {
+		for (int tries = 0; tries < BOX_TRIES_MAX; tries++) {
 			const char *hit = rfind(s, lim, box_names[k], 0);
 			const char *ca;
 			size_t cl;
@@ -220,9 +234,9 @@ static int phrase_answer(const char *s, size_t n, const char **a, size_t *alen)
 	const char *end = s + n, *p = NULL;
 	size_t lim = n;
 
-	for (;;) {
+	for (int tries = 0;; tries++) {
 		const char *hit = rfind(s, lim, "answer", 1);
-		if (!hit)
+		if (!hit || tries == BOX_TRIES_MAX)
 			return -1;
 		p = phrase_tail(hit + 6, end);
 		if (p)
@@ -315,7 +329,52 @@ static int emit(const char *p, size_t n, struct buf *out)
 	return 0;
 }
 
-/* Extraction from one part: box, then phrase, then (if allowed) a number. */
+/* The last inline math span ($...$, \\(...\\), \\[...\\]) of the final 300
+ * bytes ("Therefore $x \\geq 5$ is the solution."): 0 and its inside, or -1. */
+static int last_math(const char *s, size_t n, const char **a, size_t *alen)
+{
+	size_t lo = n > 300 ? n - 300 : 0;
+	const char *base = s + lo, *open;
+	const char *paren = rfind(base, n - lo, "\\)", 0), *brack = rfind(base, n - lo, "\\]", 0);
+	const char *dol = rfind(base, n - lo, "$", 0), *best = paren;
+
+	if (brack && (!best || brack > best))
+		best = brack;
+	if (dol && (!best || dol > best)) {
+		/* a closing $ (not \$): its opening one, on the same line */
+		if (dol > s && dol[-1] == '\\')
+			return -1;
+		for (open = dol; open > base;) {
+			open--;
+			if (*open == '\n')
+				return -1;
+			if (*open == '$' && !(open > s && open[-1] == '\\'))
+				break;
+		}
+		if (*open != '$' || open == dol || dol - open < 2)
+			return -1;
+		/* "$24.00 + $5.00 (tip) = **$29.00**": dollars, not math */
+		if ((dol + 1 < s + n && isdigit((unsigned char)dol[1])) ||
+		    memmem(open, (size_t)(dol - open), "**", 2))
+			return -1;
+		*a = open + 1;
+		*alen = (size_t)(dol - open - 1);
+		trim(a, alen);
+		return *alen ? 0 : -1;
+	}
+	if (!best)
+		return -1;
+	open = rfind(base, (size_t)(best - base), best == paren ? "\\(" : "\\[", 0);
+	if (!open)
+		return -1;
+	*a = open + 2;
+	*alen = (size_t)(best - open - 2);
+	trim(a, alen);
+	return *alen ? 0 : -1;
+}
+
+/* Extraction from one part: box, then phrase, then the last inline math,
+ * then (if allowed) a number. */
 static int extract_part(const char *s, size_t n, int allow_number, struct buf *out)
 {
 	const char *a;
@@ -323,7 +382,7 @@ static int extract_part(const char *s, size_t n, int allow_number, struct buf *o
 
 	if (!s || !n)
 		return ANSWER_NO_ANSWER;
-	if (!last_box(s, n, &a, &l) || !phrase_answer(s, n, &a, &l) ||
+	if (!last_box(s, n, &a, &l) || !phrase_answer(s, n, &a, &l) || !last_math(s, n, &a, &l) ||
 	    (allow_number && !last_number(s, n, &a, &l))) {
 		emit(a, l, out);
 		return out->len ? 0 : ANSWER_NO_ANSWER;
@@ -417,8 +476,12 @@ static void result_set(struct answer_result *r, enum answer_status st, int equal
 {
 	r->status = st;
 	r->equal = st == ANSWER_OK ? equal : 0;
-	if (n >= sizeof(r->extracted))
+	if (n >= sizeof(r->extracted)) {
 		n = sizeof(r->extracted) - 1;
+		/* never cut a UTF-8 sequence in two */
+		while (n && ((unsigned char)ex[n] & 0xc0) == 0x80)
+			n--;
+	}
 	if (ex && n)
 		memcpy(r->extracted, ex, n);
 	r->extracted[n] = '\0';
@@ -585,6 +648,29 @@ static int sentence_number(const char *s, size_t n, struct buf *out)
 	return buf_append(out, found, flen) ? -1 : 0;
 }
 
+/* Equal as text once case, spaces, full stops and text marks are ignored
+ * (and at least one letter compared). */
+static int loose_text_equal(const char *a, size_t an, const char *b, size_t bn)
+{
+	size_t i = 0, j = 0;
+	int letters = 0;
+	for (;;) {
+		while (i < an && (is_space(a[i]) || a[i] == '.' || a[i] == MATHNORM_TEXT_OPEN ||
+				  a[i] == MATHNORM_TEXT_CLOSE))
+			i++;
+		while (j < bn && (is_space(b[j]) || b[j] == '.' || b[j] == MATHNORM_TEXT_OPEN ||
+				  b[j] == MATHNORM_TEXT_CLOSE))
+			j++;
+		if (i == an || j == bn)
+			return i == an && j == bn && letters;
+		if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[j]))
+			return 0;
+		letters += isalpha((unsigned char)a[i]) != 0;
+		i++;
+		j++;
+	}
+}
+
 /* The one amount of money ("$4", "\\$1,200.50") in a raw sentence: 0 and
  * the number in out, or -1 when there is none or several different ones. */
 static int money_number(const char *s, size_t n, struct buf *out)
@@ -697,9 +783,15 @@ int answer_compare(const char *gold, size_t glen, const char *pred, size_t plen,
 		}
 		*equal = r == MATHEXPR_EQUAL;
 	}
+	/* The same words, whatever their case, spacing or marks ("No Solution"
+	 * for \\text{no solution}). */
+	if (!*equal && memchr(g.data, MATHNORM_TEXT_OPEN, g.len) &&
+	    loose_text_equal(g.data, g.len, p.data, p.len))
+		*equal = 1;
 	/* A sentence ("Tom could buy 11 more CDs") for a number: its only
 	 * number, else its only amount of money ("... cost \\$4 more than 2"). */
-	if (!*equal && !o->strict && memchr(p.data, MATHNORM_TEXT_OPEN, p.len) && mathexpr_is_number(ge)) {
+	if (!*equal && !o->strict && (!pe || memchr(p.data, MATHNORM_TEXT_OPEN, p.len)) &&
+	    mathexpr_is_number(ge)) {
 		struct buf t = BUF_INIT(256);
 		if (sentence_number(p.data, p.len, &t) == 0 || money_number(pred, plen, &t) == 0) {
 			mathexpr_free(pe);

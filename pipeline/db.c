@@ -58,8 +58,8 @@ static int db_fail(sqlite3 *h, int rc, struct derr *e, const char *what)
 	/* SQLite reports a failed write (ENOSPC aside) as a bare I/O error and
 	 * the errno is gone by now: name the usual causes in the one line. */
 	if (code == DERR_IO && rc != SQLITE_CANTOPEN)
-		return derr_set(e, code, "%s: %s (out of space, over a file-size limit, or a device error)", what,
-				msg);
+		return derr_set(e, code, "%s: %s (out of space, over a file-size limit, or a device error)",
+				what, msg);
 	return derr_set(e, code, "%s: %s", what, msg);
 }
 
@@ -439,8 +439,12 @@ int db_backup(struct db *db, const char *dest, struct derr *e)
 		rc = db_fail(dh, rc, e, "backup");
 		goto out;
 	}
+	/* A backup is a single self-contained file: leave WAL mode. */
 	rc = sqlite3_exec(dh, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
-	rc = 0;
+	if (rc != SQLITE_OK) {
+		rc = db_fail(dh, rc, e, "backup");
+		goto out;
+	}
 out:
 	sqlite3_close(dh);
 	if (rc == 0 && rename(tmp, dest) != 0)

@@ -47,6 +47,7 @@ static const char SQL_COUNT_DUPS[] =
 	"SELECT count(*), coalesce(sum(rank = 0), 0) FROM dup_members WHERE kind = ?1";
 
 #define SET_CACHE_SLOTS 1024
+#define FILTER_BITS (1u << 22) /* bitmap of new band keys, 512 KiB */
 
 /* The items of one run, in id order: the old ones (from the index) first,
  * then the new ones. */
@@ -272,16 +273,40 @@ static int find_pairs(struct run *r, struct dedup_report *rep, struct derr *e)
 	uint64_t *arr;
 	int rc = 0;
 
+	uint64_t *filter = NULL;
+	size_t m;
+
 	if (it->n == it->nold)
 		return 0;
 	arr = xmalloc(it->n * sizeof(*arr));
+	/* A small increment: only old items whose key some new item has can
+	 * pair with a new item, so a bitmap of the new keys picks them and only
+	 * those are sorted, instead of the whole index. */
+	if (2 * (it->n - it->nold) < it->n)
+		filter = xcalloc(FILTER_BITS / 64, sizeof(*filter));
 	for (int b = 0; b < it->bands && !rc; b++) {
-		for (size_t i = 0; i < it->n; i++)
-			arr[i] = (uint64_t)it->keys[i * (size_t)it->bands + (size_t)b] << 32 | (uint64_t)i;
-		qsort(arr, it->n, sizeof(*arr), cmp_u64);
-		for (size_t s = 0; s < it->n && !rc;) {
+		const uint32_t *key = it->keys + (size_t)b;
+		size_t stride = (size_t)it->bands;
+		m = 0;
+		if (filter) {
+			for (size_t i = it->nold; i < it->n; i++)
+				filter[(key[i * stride] & (FILTER_BITS - 1)) / 64] |=
+					1ull << (key[i * stride] % 64);
+			for (size_t i = 0; i < it->n; i++) {
+				uint32_t k = key[i * stride];
+				if (i >= it->nold || filter[(k & (FILTER_BITS - 1)) / 64] >> (k % 64) & 1)
+					arr[m++] = (uint64_t)k << 32 | (uint64_t)i;
+			}
+			for (size_t i = it->nold; i < it->n; i++)
+				filter[(key[i * stride] & (FILTER_BITS - 1)) / 64] = 0;
+		} else {
+			for (size_t i = 0; i < it->n; i++)
+				arr[m++] = (uint64_t)key[i * stride] << 32 | (uint64_t)i;
+		}
+		qsort(arr, m, sizeof(*arr), cmp_u64);
+		for (size_t s = 0; s < m && !rc;) {
 			size_t end = s + 1;
-			while (end < it->n && arr[end] >> 32 == arr[s] >> 32)
+			while (end < m && arr[end] >> 32 == arr[s] >> 32)
 				end++;
 			/* Sorted by index within a key: the last is the newest. */
 			if (end - s > 1 && (uint32_t)arr[end - 1] >= it->nold) {
@@ -313,6 +338,7 @@ static int find_pairs(struct run *r, struct dedup_report *rep, struct derr *e)
 		}
 	}
 	free(arr);
+	free(filter);
 	return rc;
 }
 

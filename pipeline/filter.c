@@ -88,8 +88,7 @@ struct cctx {
 	struct derr *e;
 };
 
-static int cerr(struct cctx *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int cerr(struct cctx *c, int line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int cerr(struct cctx *c, int line, const char *fmt, ...)
 {
 	char msg[360];
 	va_list ap;
@@ -398,9 +397,8 @@ static void excerpt(char *out, size_t cap, const char *s, size_t n, size_t so, s
 	out[o] = '\0';
 }
 
-static void vset(struct filter_verdict *v, enum filter_state st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void vset(struct filter_verdict *v, enum filter_state st, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void vset(struct filter_verdict *v, enum filter_state st,
+						       const char *fmt, ...)
 {
 	va_list ap;
 	v->state = st;
@@ -1199,6 +1197,23 @@ const char *filter_state_name(enum filter_state s)
 {
 	static const char *const names[] = {"pass", "fail", "limit", "skip"};
 	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+unsigned filter_uses(const struct filter *f)
+{
+	unsigned u = 0;
+	for (int i = 0; i < f->n; i++) {
+		const struct rule *r = f->r[i].src;
+		if (f->r[i].target == RULE_PROMPT)
+			u |= FILTER_USES_PROMPT;
+		for (int w = 0; w < r->nwhen; w++) {
+			if (r->when[w].field == RULE_WHEN_SOURCE)
+				u |= FILTER_USES_SOURCE;
+			if (r->when[w].field == RULE_WHEN_PROFILE)
+				u |= FILTER_USES_PROFILE;
+		}
+	}
+	return u;
 }
 
 /* Does the rule's `when` hold for this trace? */

@@ -69,6 +69,11 @@ void filter_outcome(const struct filter *f, const struct filter_verdict *v, int 
 
 const char *filter_state_name(enum filter_state s);
 
+/* What the rules read besides the reasoning and the answer, so that the
+ * verdict store fetches only that. */
+enum filter_uses { FILTER_USES_PROMPT = 1, FILTER_USES_SOURCE = 2, FILTER_USES_PROFILE = 4 };
+unsigned filter_uses(const struct filter *f);
+
 /* The rule-set hash (DESIGN §13): 64 hex chars of SHA-256 over the
  * canonical rule text, FILTER_ENGINE_VERSION and checker_version.  The
  * canonical text is appended to canon when it is not NULL. */

@@ -34,7 +34,7 @@ void json_num_str(double v, char *out, size_t len)
 		snprintf(out, len, "null");
 		return;
 	}
-	if (fabs(v) < 1e15 && v == (double)(long long)v) { /* range first: the cast of 1e21 is UB */
+	if (fabs(v) < 1e15 && v == (double)(long long)v) { /* range first: the cast is UB outside it */
 		snprintf(out, len, "%lld", (long long)v);
 		return;
 	}

@@ -144,8 +144,11 @@ static int read_line(struct jsonl_reader *r, int *too_long, struct derr *e)
 	for (;;) {
 		if ((rc = fill(r, e)))
 			return rc;
-		if (r->in_pos >= r->in_len)
-			return any;
+		if (r->in_pos >= r->in_len) {
+			if (!any)
+				return 0;
+			break; /* a last line without a newline */
+		}
 		any = 1;
 		char *p = r->in + r->in_pos;
 		size_t avail = r->in_len - r->in_pos;

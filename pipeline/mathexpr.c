@@ -42,7 +42,7 @@ enum mx_kind {
 
 enum mx_const { C_PI, C_E, C_I, C_INF };
 
-enum mx_rel { R_EQ, R_LT, R_LE, R_GT, R_GE, R_NE, R_IN };
+enum mx_rel { R_EQ, R_LT, R_LE, R_GT, R_GE, R_NE, R_IN, R_APPROX };
 
 enum mx_func {
 	F_SQRT,
@@ -360,11 +360,18 @@ static struct mx_node *parse_matrix(struct mx_parser *p)
 	j = p->i;
 	while (j < p->n && p->s[j] != '}')
 		j++;
-	if (j >= p->n || !memchr(p->s + p->i, 'm', j - p->i)) {
+	int array = j - p->i == 5 && !memcmp(p->s + p->i, "array", 5);
+	if (j >= p->n || (!array && !memmem(p->s + p->i, j - p->i, "matrix", 6))) {
 		fail(p);
 		return NULL;
 	}
 	p->i = j + 1;
+	if (array && eat(p, "{")) {
+		/* the column spec, {cc} or {c|c} */
+		while (p->i < p->n && p->s[p->i] != '}')
+			p->i++;
+		p->i++;
+	}
 	m = mk(p, MX_MATRIX);
 	if (!m)
 		return NULL;
@@ -738,7 +745,8 @@ static int starts_factor(struct mx_parser *p)
 		return 1;
 	if (c == '\\') {
 		if (at(p, "\\{") || at(p, "\\}") || at(p, "\\\\") || at(p, "\\cup") || at(p, "\\in") ||
-		    at(p, "\\pm") || at(p, "\\mp") || at(p, "\\cap") || at(p, "\\end") || at(p, "\\dots"))
+		    at(p, "\\pm") || at(p, "\\mp") || at(p, "\\cap") || at(p, "\\end") || at(p, "\\dots") ||
+		    at(p, "\\approx") || at(p, "\\to"))
 			return 0;
 		return 1;
 	}
@@ -771,6 +779,14 @@ static int skip_unit(struct mx_parser *p)
 	return 1;
 }
 
+/* An integer literal, or a negated one. */
+static int is_int_literal(const struct mx_node *x)
+{
+	if (x->kind == MX_NEG)
+		x = x->a;
+	return x->kind == MX_NUM && x->decimals < 0;
+}
+
 static struct mx_node *parse_term(struct mx_parser *p)
 {
 	struct mx_node *x = parse_unary(p);
@@ -796,8 +812,19 @@ static struct mx_node *parse_term(struct mx_parser *p)
 				}
 			}
 		} else if (starts_factor(p) && x->kind != MX_TEXT) {
+			int mixed = at(p, "\\frac") && is_int_literal(x);
 			struct mx_node *y = parse_power(p);
-			x = y ? mk2(p, MX_MUL, x, y) : NULL;
+			if (y && mixed && y->kind == MX_DIV && is_int_literal(y->a) && is_int_literal(y->b)) {
+				/* a mixed number, 2\\frac{1}{2} = 5/2 (-2\\frac12 = -5/2) */
+				if (x->kind == MX_NEG) {
+					struct mx_node *sum = mk2(p, MX_ADD, x->a, y);
+					x = sum ? mk2(p, MX_NEG, sum, NULL) : NULL;
+				} else {
+					x = mk2(p, MX_ADD, x, y);
+				}
+			} else {
+				x = y ? mk2(p, MX_MUL, x, y) : NULL;
+			}
 		} else {
 			break;
 		}
@@ -838,26 +865,59 @@ static int parse_relop(struct mx_parser *p)
 	static const struct {
 		const char *t;
 		int op;
-	} ops[] = {{"<=", R_LE}, {">=", R_GE}, {"!=", R_NE},   {"=<", R_LE}, {"=>", R_GE},   {"=", R_EQ},
-		   {"<", R_LT},	 {">", R_GT},  {"\\in", R_IN}, {":", R_EQ},  {"\\to", R_EQ}, {"->", R_EQ}};
+	} ops[] = {{"<=", R_LE},   {">=", R_GE}, {"!=", R_NE},		{"=<", R_LE},	{"=>", R_GE},
+		   {"=", R_EQ},	   {"<", R_LT},	 {">", R_GT},		{"\\in", R_IN}, {":", R_EQ},
+		   {"\\to", R_EQ}, {"->", R_EQ}, {"\\approx", R_APPROX}};
 	for (size_t k = 0; k < ARRAY_SIZE(ops); k++)
 		if (eat(p, ops[k].t))
 			return ops[k].op;
 	return -1;
 }
 
+#define MX_MAX_CHAIN 16
+
+/*
+ * A relation or a chain of them.  A chain of equalities keeps its first and
+ * last sides ("x = 5+5+1 = 11" is x = 11) and stops at an approximation
+ * ("x = 1/3 \approx 0.33" is x = 1/3; "x \approx 11" alone is x = 11).
+ * Other chains ("a < x < b") stay nested left to right.
+ */
 static struct mx_node *parse_rel(struct mx_parser *p)
 {
-	struct mx_node *x = parse_sum(p);
-	int op;
+	struct mx_node *side[MX_MAX_CHAIN + 1];
+	int ops[MX_MAX_CHAIN], n = 0, op, all_eq = 1;
 
-	while (x && (op = parse_relop(p)) >= 0) {
-		struct mx_node *y = parse_sum(p);
-		if (!y)
+	side[0] = parse_sum(p);
+	if (!side[0])
+		return NULL;
+	while ((op = parse_relop(p)) >= 0) {
+		if (n >= MX_MAX_CHAIN) {
+			p->err = MATHEXPR_BUDGET;
 			return NULL;
-		x = mk2(p, MX_REL, x, y);
+		}
+		ops[n] = op;
+		side[++n] = parse_sum(p);
+		if (!side[n])
+			return NULL;
+		if (op != R_EQ && op != R_APPROX)
+			all_eq = 0;
+	}
+	if (n == 0)
+		return side[0];
+	if (all_eq) {
+		int last = 1;
+		while (last < n && ops[last] == R_EQ)
+			last++;
+		struct mx_node *x = mk2(p, MX_REL, side[0], side[last]);
 		if (x)
-			x->op = op;
+			x->op = R_EQ;
+		return x;
+	}
+	struct mx_node *x = side[0];
+	for (int k = 0; k < n && x; k++) {
+		x = mk2(p, MX_REL, x, side[k + 1]);
+		if (x)
+			x->op = ops[k] == R_APPROX ? R_EQ : ops[k];
 	}
 	return x;
 }
@@ -1404,10 +1464,57 @@ static int match_ordered(struct mx_cmp *c, const struct mx_node *g, const struct
 	return !g && !p;
 }
 
+static int has_pm_item(const struct mx_node *x)
+{
+	for (; x; x = x->next)
+		if (x->kind == MX_PM)
+			return 1;
+	return 0;
+}
+
+/* The items of a set with each a \\pm b as two items, a + b and a - b:
+ * shallow copies in a new array linked by next (free it); *n the count. */
+static struct mx_node *set_expand(const struct mx_node *first, int *n)
+{
+	int cnt = 0, k = 0;
+	for (const struct mx_node *x = first; x; x = x->next)
+		cnt += x->kind == MX_PM ? 2 : 1;
+	struct mx_node *arr = xcalloc((size_t)(cnt ? cnt : 1), sizeof(*arr));
+	for (const struct mx_node *x = first; x; x = x->next) {
+		if (x->kind != MX_PM) {
+			arr[k++] = *x;
+			continue;
+		}
+		arr[k].kind = x->a ? MX_ADD : MX_NEG;
+		arr[k].a = x->a ? x->a : x->b;
+		arr[k++].b = x->a ? x->b : NULL;
+		if (x->a) {
+			arr[k].kind = MX_SUB;
+			arr[k].a = x->a;
+			arr[k++].b = x->b;
+		} else {
+			arr[k++] = *x->b;
+		}
+	}
+	for (int j = 0; j < cnt; j++)
+		arr[j].next = j + 1 < cnt ? &arr[j + 1] : NULL;
+	*n = cnt;
+	return arr;
+}
+
 static int list_eq(struct mx_cmp *c, const struct mx_node *g, const struct mx_node *p)
 {
 	int gset = g->open == '{' || !g->open, pset = p->open == '{' || !p->open;
 
+	if (gset && pset && (has_pm_item(g->a) || has_pm_item(p->a))) {
+		int ng, np, r = 0;
+		struct mx_node *eg = set_expand(g->a, &ng), *ep = set_expand(p->a, &np);
+		if (ng == np)
+			r = match_free(c, ng ? eg : NULL, np ? ep : NULL, ng);
+		free(eg);
+		free(ep);
+		return r;
+	}
 	if (g->count != p->count)
 		return 0;
 	if (gset && pset)
@@ -1459,6 +1566,29 @@ static void rel_norm(const struct mx_node *r, int *op, const struct mx_node **l,
 static int is_name(const struct mx_node *x)
 {
 	return x->kind == MX_VAR;
+}
+
+static int has_num(const struct mx_node *x)
+{
+	if (!x)
+		return 0;
+	return x->kind == MX_NUM || has_num(x->a) || has_num(x->b);
+}
+
+/* The left side of a definition: a name ("x", "a_1", "\\theta") or a
+ * function of names ("f(x)"). */
+static int is_lhs_name(const struct mx_node *x)
+{
+	if (x->kind == MX_VAR)
+		return 1;
+	if (x->kind == MX_LIST) {
+		/* "(a, b) = (2, 3)" */
+		for (const struct mx_node *y = x->a; y; y = y->next)
+			if (y->kind != MX_VAR)
+				return 0;
+		return x->a != NULL;
+	}
+	return x->kind == MX_MUL && x->a->kind == MX_VAR && has_vars(x->b) && !has_num(x->b);
 }
 
 /* "x < 3" as an interval, built in tmp (5 nodes).  NULL when the relation
@@ -1535,10 +1665,11 @@ static int rel_eq(struct mx_cmp *c, const struct mx_node *g, const struct mx_nod
 	const struct mx_node *ig = rel_interval(g, tg), *ip = rel_interval(p, tp);
 	if (ig && ip)
 		return eq(c, ig, ip);
-	if (gop == R_EQ && pop == R_EQ && gl->kind != MX_REL && pl->kind != MX_REL &&
+	if (gop == pop && gop != R_IN && gl->kind != MX_REL && pl->kind != MX_REL &&
 	    (has_vars(gl) || has_vars(gr))) {
-		/* equations with the same solutions up to a factor: g and p differ
-		 * by a nonzero constant ratio at every sample point */
+		/* the same relation up to a factor: lhs - rhs of g and p differ by a
+		 * constant ratio at every sample point, nonzero for = and !=,
+		 * positive for < and <= ("-x > -1" is "x < 1") */
 		struct mx_node dg = {0}, dp = {0};
 		dg.kind = dp.kind = MX_SUB;
 		dg.a = (struct mx_node *)gl;
@@ -1569,6 +1700,8 @@ static int rel_eq(struct mx_cmp *c, const struct mx_node *g, const struct mx_nod
 			valid++;
 		}
 		c->budget = vc.budget;
+		if (gop == R_LT || gop == R_LE)
+			return valid >= 3 && fabs(cimag(ratio)) < 1e-12 && creal(ratio) > 1e-12;
 		return valid >= 3 && cabs(ratio) > 1e-12;
 	}
 	return 0;
@@ -1609,11 +1742,13 @@ static int eq(struct mx_cmp *c, const struct mx_node *g, const struct mx_node *p
 		const struct mx_node *iv;
 		if (c->o->strict)
 			return 0;
-		/* "x = 3" for "3", "y = 2x + 1" for "2x + 1": the side after a name */
-		if ((r->op == R_EQ || r->op == R_IN) && (r->a->kind == MX_REL || has_vars(r->a)))
+		/* "x = 3" for "3", "y = 2x + 1" for "2x + 1", "f(x) = x^2" for "x^2":
+		 * the side after a name ("2x + z = 1" is not "1") */
+		if ((r->op == R_EQ || r->op == R_IN) && is_lhs_name(r->a))
 			return r == g ? eq(c, r->b, o) : eq(c, o, r->b);
-		if (r->op == R_EQ && r->a->kind != MX_REL && !has_vars(r->a) && has_vars(r->b))
-			return r == g ? eq(c, r->a, o) : eq(c, o, r->a);
+		/* a computation, "\\frac{20}{4} = 5": its result */
+		if (r->op == R_EQ && !has_vars(r->a) && !has_vars(r->b))
+			return r == g ? eq(c, r->b, o) : eq(c, o, r->b);
 		/* "x > 3" for "(3, \infty)" */
 		if (o->kind == MX_LIST && (iv = rel_interval(r, tmp)))
 			return r == g ? eq(c, iv, o) : eq(c, o, iv);

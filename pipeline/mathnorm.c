@@ -15,6 +15,7 @@ enum cmd_action {
 	CMD_UNWRAP,   /* \text{..}: the argument, as text when it is words */
 	CMD_DROP_ARG, /* \hspace{..}: nothing, argument included */
 	CMD_DEGREE,   /* \circ: nothing unless strict */
+	CMD_ENV,      /* \begin{name}: the name kept verbatim */
 };
 
 static const struct norm_cmd {
@@ -69,7 +70,7 @@ static const struct norm_cmd {
 	{"vert", CMD_REPLACE, "|"},
 	{"lfloor", CMD_REPLACE, "\\lfloor "},
 	{"infin", CMD_REPLACE, "\\infty"},
-	{"approx", CMD_REPLACE, "="},
+	{"approx", CMD_REPLACE, "\\approx "},
 	{"equiv", CMD_REPLACE, "="},
 	{"dots", CMD_REPLACE, "\\dots"},
 	{"ldots", CMD_REPLACE, "\\dots"},
@@ -104,27 +105,30 @@ static const struct norm_cmd {
 	{"circ", CMD_DEGREE, NULL},
 	{"degree", CMD_DEGREE, NULL},
 	{"degrees", CMD_DEGREE, NULL},
+	{"begin", CMD_ENV, "\\begin"},
+	{"end", CMD_ENV, "\\end"},
 };
 
 /* Non-ASCII signs and their plain forms (UTF-8 bytes). */
 static const struct {
 	const char *from, *to;
 } norm_utf8[] = {
-	{"\xe2\x88\x92", "-"},	      /* minus sign */
-	{"\xe2\x80\x93", "-"},	      /* en dash */
-	{"\xc3\x97", "*"},	      /* multiplication sign */
-	{"\xc2\xb7", "*"},	      /* middle dot */
-	{"\xe2\x8b\x85", "*"},	      /* dot operator */
-	{"\xc3\xb7", "/"},	      /* division sign */
-	{"\xcf\x80", "\\pi "},	      /* pi */
-	{"\xe2\x88\x9a", "\\sqrt"},   /* square root */
-	{"\xe2\x89\xa4", "<="},	      /* less-or-equal */
-	{"\xe2\x89\xa5", ">="},	      /* greater-or-equal */
-	{"\xe2\x89\xa0", "!="},	      /* not equal */
-	{"\xe2\x88\x9e", "\\infty "}, /* infinity */
-	{"\xc2\xa0", " "},	      /* no-break space */
-	{"\xe2\x80\xaf", " "},	      /* narrow no-break space */
-	{"\xe2\x80\x89", " "},	      /* thin space */
+	{"\xe2\x88\x92", "-"},	       /* minus sign */
+	{"\xe2\x80\x93", "-"},	       /* en dash */
+	{"\xc3\x97", "*"},	       /* multiplication sign */
+	{"\xc2\xb7", "*"},	       /* middle dot */
+	{"\xe2\x8b\x85", "*"},	       /* dot operator */
+	{"\xc3\xb7", "/"},	       /* division sign */
+	{"\xcf\x80", "\\pi "},	       /* pi */
+	{"\xe2\x88\x9a", "\\sqrt"},    /* square root */
+	{"\xe2\x89\xa4", "<="},	       /* less-or-equal */
+	{"\xe2\x89\xa5", ">="},	       /* greater-or-equal */
+	{"\xe2\x89\xa0", "!="},	       /* not equal */
+	{"\xe2\x89\x88", "\\approx "}, /* almost equal */
+	{"\xe2\x88\x9e", "\\infty "},  /* infinity */
+	{"\xc2\xa0", " "},	       /* no-break space */
+	{"\xe2\x80\xaf", " "},	       /* narrow no-break space */
+	{"\xe2\x80\x89", " "},	       /* thin space */
 };
 
 /* Bare words that are functions or constants, not text. */
@@ -326,6 +330,13 @@ static int norm_command(const char *s, size_t n, size_t *i, int strict, int dept
 		if (*i < n && s[*i] == '}')
 			(*i)++;
 		return 0;
+	case CMD_ENV: {
+		int rc = put(out, c->repl, strlen(c->repl));
+		if (!rc && !norm_arg(s, n, i, &a, &alen) && (rc = put(out, "{", 1)) == 0 &&
+		    (rc = put(out, s + a, alen)) == 0)
+			rc = put(out, "} ", 2);
+		return rc;
+	}
 	case CMD_UNWRAP:
 		if (norm_arg(s, n, i, &a, &alen))
 			return 0;

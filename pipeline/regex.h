@@ -6,7 +6,7 @@
  *     backtracking such as (a+)+$);
  *   - a cap on the subject length;
  *   - a time budget (in thread CPU time, so a descheduled worker is not
- *     penalised; at most about 1.5 budgets): the search runs over windows of start positions (PCRE2's
+ *     penalised; at most 1.25 budgets and two windows): the search runs over windows of start positions (PCRE2's
  *     offset limit) and checks the clock between windows, so a
  *     quadratic pattern such as (.{20,}?)\1{3,} on a 30 KB line ends with
  *     DERR_LIMIT after about the budget instead of running for seconds.
@@ -41,7 +41,7 @@ struct regex_limits {
 	int64_t time_ns;      /* time budget of one call */
 };
 
-/* The defaults: match limit 10000, depth limit 1000, subject 1 MiB, 20 ms
+/* The defaults: match limit 10000, depth limit 1000, subject 1 MiB, 15 ms
  * of CPU time. */
 void regex_limits_default(struct regex_limits *l);
 

@@ -119,8 +119,7 @@ struct parse {
 	struct derr *e;
 };
 
-static int perr(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int perr(struct parse *p, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int perr(struct parse *p, const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;

@@ -68,22 +68,15 @@ static void add_profile(struct shardread_manifest *m, const char *name, const cJ
 	p->system = cJSON_IsObject(o) ? dup_or_null(first_str(o, sk, 2)) : NULL;
 }
 
-int shardread_manifest_load(struct shardread_manifest *m, const char *dir, struct derr *e)
+int shardread_manifest_parse(struct shardread_manifest *m, const char *text, size_t n, const char *path,
+			     struct derr *e)
 {
-	struct buf b = BUF_INIT(MANIFEST_MAX);
-	struct derr re = {0};
-	char path[4096];
 	cJSON *root = NULL, *shards, *it, *profiles;
 	double v;
 	int rc = 0, i = 0;
 
 	memset(m, 0, sizeof(*m));
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	if (read_small_file(path, MANIFEST_MAX, &b, &re)) {
-		rc = derr_set(e, DERR_TRAIN_MANIFEST, "export manifest: %s", re.msg);
-		goto out;
-	}
-	root = json_parse(b.data, b.len);
+	root = json_parse(text, n);
 	if (!cJSON_IsObject(root)) {
 		rc = derr_set(e, DERR_TRAIN_MANIFEST, "%s: not a JSON object", path);
 		goto out;
@@ -96,7 +89,7 @@ int shardread_manifest_load(struct shardread_manifest *m, const char *dir, struc
 		m->ruleset = dup_or_null(json_get_str(root, "ruleset_hash"));
 	shards = cJSON_GetObjectItemCaseSensitive(root, "shards");
 	if (!cJSON_IsArray(shards) || cJSON_GetArraySize(shards) == 0) {
-		rc = derr_set(e, DERR_TRAIN_MANIFEST, "%s: no \"shards\" list", path);
+		rc = derr_set(e, DERR_TRAIN_MANIFEST, "%s: no shards listed (an empty export?)", path);
 		goto out;
 	}
 	m->shards = xcalloc((size_t)cJSON_GetArraySize(shards), sizeof(*m->shards));
@@ -105,7 +98,7 @@ int shardread_manifest_load(struct shardread_manifest *m, const char *dir, struc
 		struct shardread_shard *s = &m->shards[i];
 		const char *file = json_get_str(it, "file"), *split = json_get_str(it, "split");
 		const char *sha = json_get_str(it, "sha256");
-		double n = -1, bytes = -1;
+		double cnt = -1, bytes = -1;
 		if (!file || !split || !sha || strlen(sha) != 64) {
 			rc = derr_set(e, DERR_TRAIN_MANIFEST,
 				      "%s: shard %d lacks file, split or a 64-hex sha256", path, i);
@@ -116,12 +109,12 @@ int shardread_manifest_load(struct shardread_manifest *m, const char *dir, struc
 				      path, file);
 			goto out;
 		}
-		json_get_num(it, "samples", &n);
+		json_get_num(it, "samples", &cnt);
 		json_get_num(it, "bytes", &bytes);
 		s->file = xstrdup(file);
 		s->split = xstrdup(split);
-		s->samples = (long long)n;
-		s->bytes = (long long)bytes;
+		s->samples = cnt >= 0 && cnt < 9e18 ? (long long)cnt : -1;
+		s->bytes = bytes >= 0 && bytes < 9e18 ? (long long)bytes : -1;
 		for (int k = 0; k < 64; k++)
 			s->sha256[k] = (char)((sha[k] >= 'A' && sha[k] <= 'F') ? sha[k] - 'A' + 'a' : sha[k]);
 		s->sha256[64] = '\0';
@@ -135,9 +128,26 @@ int shardread_manifest_load(struct shardread_manifest *m, const char *dir, struc
 	}
 out:
 	cJSON_Delete(root);
-	buf_release(&b);
 	if (rc)
 		shardread_manifest_release(m);
+	return rc;
+}
+
+int shardread_manifest_load(struct shardread_manifest *m, const char *dir, struct derr *e)
+{
+	struct buf b = BUF_INIT(MANIFEST_MAX);
+	struct derr re = {0};
+	char path[4096];
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if (read_small_file(path, MANIFEST_MAX, &b, &re)) {
+		buf_release(&b);
+		return derr_set(e, DERR_TRAIN_MANIFEST, "export manifest: %s", re.msg);
+	}
+	rc = shardread_manifest_parse(m, buf_str(&b), b.len, path, e);
+	buf_release(&b);
 	return rc;
 }
 

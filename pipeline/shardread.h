@@ -43,6 +43,10 @@ struct shardread_manifest {
 int shardread_manifest_load(struct shardread_manifest *m, const char *dir, struct derr *e);
 void shardread_manifest_release(struct shardread_manifest *m);
 
+/* The same from the manifest's text (n bytes); path names it in messages. */
+int shardread_manifest_parse(struct shardread_manifest *m, const char *text, size_t n, const char *path,
+			     struct derr *e);
+
 /* Check every shard of split (NULL: all) exists, has the manifest's size
  * and SHA-256.  DERR_TRAIN_CHECKSUM naming the shard and both digests on a
  * mismatch; DERR_IO when a shard cannot be read.  nsamples (may be NULL)

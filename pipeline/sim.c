@@ -5,6 +5,7 @@
 #include "sim.h"
 #include "hash.h"
 #include "json.h"
+#include "jsonl.h"
 #include "util.h"
 
 #include <errno.h>
@@ -428,31 +429,28 @@ void sim_replay_add(struct sim_replay *r, const char *prompt, const char *respon
 
 int sim_replay_load(struct sim_replay *r, const char *path, long *skipped, struct derr *e)
 {
-	FILE *f = fopen(path, "rb");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t got;
+	struct jsonl_reader *rd = NULL;
+	struct jsonl_record rec;
 	long skip = 0;
-	int rc = 0;
+	int rc;
 
-	if (!f)
-		return derr_set(e, DERR_IO, "%s: %s", path, strerror(errno));
-	while ((got = getline(&line, &cap, f)) > 0) {
-		cJSON *o = json_parse(line, (size_t)got);
+	/* A recorded R1 trace can run to 100 KB; 16 MB bounds a bad line. */
+	rc = jsonl_open(&rd, path, (size_t)16 << 20, e);
+	if (rc)
+		return rc;
+	while ((rc = jsonl_next(rd, &rec, e)) == 1) {
+		cJSON *o = rec.data ? json_parse(rec.data, rec.len) : NULL;
 		const char *prompt = json_get_str(o, "prompt"), *resp = json_get_str(o, "response");
 		if (prompt && resp && *prompt)
 			sim_replay_add(r, prompt, resp);
-		else if (got > 1)
+		else
 			skip++;
 		cJSON_Delete(o);
 	}
-	if (ferror(f))
-		rc = derr_set(e, DERR_IO, "%s: read error", path);
-	free(line);
-	fclose(f);
+	jsonl_close(rd);
 	if (skipped)
 		*skipped = skip;
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* The recorded response for a user message: an exact (trimmed) match, else
@@ -575,7 +573,7 @@ static void word_render(const struct word_tmpl *t, const int64_t num[3], char *o
 	size_t o = 0;
 	int k = 0;
 	for (const char *p = t->text; *p && o + 24 < len; p++) {
-		if (p[0] == '%' && p[1] == 'N') {
+		if (p[0] == '%' && p[1] == 'N' && k < 3) {
 			o += (size_t)snprintf(out + o, len - o, "%" PRId64, num[k++]);
 			p++;
 		} else {
@@ -710,6 +708,8 @@ static int word_match_at(const struct word_tmpl *w, const char *text, int64_t nu
 	int k = 0;
 	for (const char *p = w->text; *p; p++) {
 		if (p[0] == '%' && p[1] == 'N') {
+			if (k == 3)
+				return -1;
 			if (read_int(&s, 12, &num[k++]))
 				return -1;
 			p++;
@@ -1264,7 +1264,8 @@ static int put_json_chars(struct buf *b, const char *s, size_t n)
 		case '\b': esc[1] = 'b'; break;
 		case '\f': esc[1] = 'f'; break;
 		default:
-			memcpy(esc + 1, "u00", 3);
+			esc[1] = 'u';
+			esc[2] = esc[3] = '0';
 			esc[4] = hx[c >> 4];
 			esc[5] = hx[c & 15];
 			elen = 6;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 void trainer_opts_default(struct trainer_opts *o)
 {
@@ -77,6 +78,9 @@ static int tdata_load(struct tdata *d, const struct shardread_manifest *m, const
 	tok_seq_init(&s);
 	d->offcap = 1024;
 	d->off = xmalloc(sizeof(size_t) * (size_t)d->offcap);
+	d->cap = 4096;
+	d->tok = xmalloc(sizeof(uint16_t) * d->cap);
+	d->seg = xmalloc(d->cap);
 	d->off[0] = 0;
 	if ((rc = shardread_open(&r, m, dir, split, e)))
 		goto out;
@@ -273,6 +277,14 @@ static int validate(struct gpt *g, const struct tdata *vd, const long *vorder, c
 	return 0;
 }
 
+/* CPU time of the process, all threads (ns). */
+static int64_t cpu_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* ---- the loop --------------------------------------------------------------------------- */
 
 static int mkdir_p(const char *dir, struct derr *e)
@@ -413,7 +425,7 @@ int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, st
 	while (s.step < s.total_steps) {
 		struct gpt_adamw ad;
 		struct trainer_report rep = {0};
-		int64_t t0 = mono_ns();
+		int64_t t0 = mono_ns(), c0 = cpu_now_ns();
 		double gnorm;
 
 		for (int b = 0; b < B; b++) {
@@ -433,7 +445,6 @@ int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, st
 		s.step++;
 		if (rc == DERR_TRAIN_NOMASK) { /* nothing to learn in this batch */
 			log_warn("step %ld: no assistant token in the batch, skipped", (long)s.step);
-			rc = 0;
 			continue;
 		}
 		if (rc)
@@ -463,6 +474,7 @@ int trainer_run(const struct trainer_opts *o, trainer_log_fn *log, void *ctx, st
 		rep.grad_norm = gnorm;
 		rep.lr = ad.lr;
 		rep.ms = (double)(mono_ns() - t0) / 1e6;
+		rep.cpu_ms = (double)(cpu_now_ns() - c0) / 1e6;
 		rep.tok_per_s = (double)B * T / (rep.ms / 1e3);
 		rep.mfu = flops_tok * rep.tok_per_s / r.peak_flops;
 		rep.epoch = (long)s.epoch;
@@ -537,7 +549,7 @@ int trainer_generate(struct gpt *g, const char *system, const char *const *users
 			tok_prompt(&prompt[i], system, users[s0 + i]);
 			if (prompt[i].n >= maxT) /* no room to answer */
 				done[i] = 1;
-			rng[i] = hash_mix64(o->seed, (uint64_t)(s0 + i));
+			rng[i] = hash_mix64(o->seed, (uint64_t)s0 + (uint64_t)i);
 		}
 		for (int p = 0;; p++) {
 			active = 0;

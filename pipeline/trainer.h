@@ -50,6 +50,7 @@ struct trainer_report {
 	int is_val;	  /* 1: a validation report (val_loss set) */
 	float loss, val_loss;
 	double grad_norm, lr, ms, tok_per_s, mfu;
+	double cpu_ms; /* process CPU time of the step (all threads) */
 	long epoch;
 	const int64_t *kernel_ns; /* cumulative per-kernel time, GPT_K_COUNT entries */
 };

@@ -26,12 +26,17 @@ static const char SQL_PENDING_COUNT[] = "SELECT COUNT(*), MAX(t.id) FROM traces 
 static const char SQL_PENDING_NTH[] =
 	"SELECT t.id FROM traces t WHERE " PENDING_WHERE " ORDER BY t.id LIMIT 1 OFFSET ?3";
 
-static const char SQL_TRACE_COLUMNS[] =
-	"SELECT t.id, p.text, t.reasoning, t.answer, t.finish_reason, t.placement, p.reference, p.domain,"
-	" (SELECT ps.source FROM prompt_sources ps WHERE ps.prompt_id = p.id ORDER BY ps.id LIMIT 1),"
-	" pr.name"
-	" FROM traces t JOIN jobs j ON j.id = t.job_id JOIN prompts p ON p.id = j.prompt_id"
-	" JOIN profiles pr ON pr.id = j.profile_id";
+/* The trace and what the rules read of its prompt; columns a rule set does
+ * not use are read as NULL (the source lookup is a subquery per trace). */
+static const char SQL_TRACE_SELECT[] = "SELECT t.id, ";
+static const char SQL_COL_PROMPT[] = "p.text";
+static const char SQL_TRACE_MIDDLE[] =
+	", t.reasoning, t.answer, t.finish_reason, t.placement, p.reference, p.domain, ";
+static const char SQL_COL_SOURCE[] =
+	"(SELECT ps.source FROM prompt_sources ps WHERE ps.prompt_id = p.id ORDER BY ps.id LIMIT 1)";
+static const char SQL_COL_PROFILE[] = "(SELECT pr.name FROM profiles pr WHERE pr.id = j.profile_id)";
+static const char SQL_TRACE_FROM[] =
+	" FROM traces t JOIN jobs j ON j.id = t.job_id JOIN prompts p ON p.id = j.prompt_id";
 static const char SQL_TRACE_BATCH_WHERE[] =
 	" WHERE t.id > ?3 AND t.id <= ?4 AND " PENDING_WHERE " ORDER BY t.id LIMIT ?5";
 static const char SQL_TRACE_ONE_WHERE[] = " WHERE t.id = ?1";
@@ -162,13 +167,26 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+/* The trace query for what the rules use (FILTER_USES_*), then where. */
+static void trace_sql(struct buf *sql, unsigned uses, const char *where)
+{
+	buf_puts(sql, SQL_TRACE_SELECT);
+	buf_puts(sql, uses & FILTER_USES_PROMPT ? SQL_COL_PROMPT : "NULL");
+	buf_puts(sql, SQL_TRACE_MIDDLE);
+	buf_puts(sql, uses & FILTER_USES_SOURCE ? SQL_COL_SOURCE : "NULL");
+	buf_puts(sql, ", ");
+	buf_puts(sql, uses & FILTER_USES_PROFILE ? SQL_COL_PROFILE : "NULL");
+	buf_puts(sql, SQL_TRACE_FROM);
+	buf_puts(sql, where);
+}
+
 /* Fill a filter_doc from the current row of a SQL_TRACE_COLUMNS query.
  * Pointers are valid until the statement steps again. */
 static void doc_from_row(struct db_stmt *st, struct filter_doc *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->prompt = db_col_text(st, 1);
-	d->prompt_len = db_col_bytes(st, 1);
+	d->prompt_len = d->prompt ? db_col_bytes(st, 1) : 0;
 	d->reasoning = db_col_text(st, 2);
 	d->reasoning_len = d->reasoning ? db_col_bytes(st, 2) : 0;
 	d->answer = db_col_text(st, 3);
@@ -243,8 +261,7 @@ int verdict_judge_range(struct db *db, struct filter *f, int64_t ruleset_id, int
 		batch = 1;
 	p = xcalloc((size_t)batch, sizeof(*p));
 	v = xcalloc((size_t)batch * (size_t)(nr ? nr : 1), sizeof(*v));
-	buf_puts(&sql, SQL_TRACE_COLUMNS);
-	buf_puts(&sql, SQL_TRACE_BATCH_WHERE);
+	trace_sql(&sql, filter_uses(f), SQL_TRACE_BATCH_WHERE);
 	if ((rc = db_exec(db, SQL_JUDGE_TUNING, e)) || (rc = db_prepare(db, buf_str(&sql), &st, e)))
 		goto out;
 	for (;;) {
@@ -304,8 +321,7 @@ int verdict_trace_load(struct db *db, int64_t id, struct verdict_trace *t, struc
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	buf_puts(&sql, SQL_TRACE_COLUMNS);
-	buf_puts(&sql, SQL_TRACE_ONE_WHERE);
+	trace_sql(&sql, ~0u, SQL_TRACE_ONE_WHERE);
 	rc = db_prepare(db, buf_str(&sql), &st, e);
 	buf_release(&sql);
 	if (rc)

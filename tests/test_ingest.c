@@ -404,10 +404,16 @@ static int test_shared(void)
 		long n; /* prompts */
 		const char *domain;
 	} sets[] = {
-		{"gsm8k_train.jsonl", 7473, "math"}, {"gsm8k_test.jsonl", 1319, "math"},
-		{"math500_test.jsonl", 500, "math"}, {"aime24_test.jsonl", 30, "math"},
-		{"amc23_test.jsonl", 40, "math"},    {"minerva_math_test.jsonl", 272, "math"},
-		{"humaneval.jsonl", 164, "code"},    {"traces_r1_gsm8k.jsonl", 582, "math"},
+		{"gsm8k_train.jsonl", 7473, "math"},
+		{"gsm8k_test.jsonl", 1319, "math"},
+		{"math500_test.jsonl", 500, "math"},
+		{"aime24_test.jsonl", 30, "math"},
+		{"amc23_test.jsonl", 40, "math"},
+		{"minerva_math_test.jsonl", 272, "math"},
+		{"humaneval.jsonl", 164, "code"},
+		{"traces_r1_gsm8k.jsonl", 582, "math"},
+		{"traces_qwq32b_gsm8k_part1.jsonl", 291, "math"},
+		{"traces_r1distill_qwen32b_gsm8k.jsonl", 582, "math"},
 	};
 	char path[512], sql[1024];
 	struct ingest_report r;

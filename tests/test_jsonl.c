@@ -57,6 +57,11 @@ int main(void)
 	T_OK(read_all(p, 8, &out, &e), &e);
 	T_EQ_STR(buf_str(&out), "1:{\"a\":1}|4:LONG|5:{\"c\":2}|");
 
+	/* A last line without a newline is capped like any other. */
+	p = write_file("last.jsonl", "{\"a\":1}\n{\"b\":\"0123456789\"}", 26);
+	T_OK(read_all(p, 10, &out, &e), &e);
+	T_EQ_STR(buf_str(&out), "1:{\"a\":1}|2:LONG|");
+
 	/* A JSON array split at the top level, with line numbers of each element. */
 	static const char arr[] =
 		"\xEF\xBB\xBF\n[\n {\"a\": \"],[{\\\"\"},\n {\"b\": [1, {\"c\": 2}]}, 3,\n \"s\"\n]\n";

@@ -149,7 +149,12 @@ int main(void)
 		printf("quadratic, match limit raised: %s after %.1f ms CPU (budget %lld ms)\n", e.msg,
 		       cpu_ms() - t0, (long long)(big.time_ns / 1000000));
 		T_TRUE(strstr(e.msg, "time budget") != NULL);
-		T_OK(regex_count(re, b.data, 2000, 0, &big, &count, &e), &e); /* short: finishes */
+		T_OK(regex_count(re, b.data, 300, 0, &big, &count, &e), &e); /* short: finishes */
+		/* A 9 KB line: each start position costs less than the default
+		 * match limit, so only the time budget ends it. */
+		t0 = cpu_ms();
+		T_EQ_INT(regex_search(re, b.data, 9000, 0, &l, NULL, NULL, &e), DERR_LIMIT);
+		printf("quadratic on 9 KB, default limits: %s after %.1f ms CPU\n", e.msg, cpu_ms() - t0);
 		regex_free(re);
 		buf_release(&b);
 	}

@@ -667,6 +667,46 @@ static void test_replay(void)
 	}
 }
 
+/* Every byte that needs escaping, at every offset within an 8-byte word,
+ * comes back exactly through the reply's JSON. */
+static void test_escaping(void)
+{
+	struct sim_config c;
+	struct sim_replay *rp = sim_replay_new();
+	struct sim_reply r;
+	struct msg m;
+	char text[600], resp[700];
+	size_t n = 0;
+	const char *body = "{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"escape "
+			   "test prompt here\"}]}";
+
+	for (int i = 0; i < 40; i++) {
+		/* plain runs of varying length, then a byte that must be escaped */
+		for (int k = 0; k < i % 11; k++)
+			text[n++] = (char)('a' + k);
+		static const char special[] = {'"', '\\', '\n', '\t', '\r', '\b', '\f', 1, 0x1f, 0x7f};
+		text[n++] = special[i % sizeof(special)];
+	}
+	memcpy(text + n, "\xe4\xb8\xad\xe6\x96\x87 done", 11); /* UTF-8 passes through */
+	n += 11;
+	text[n] = '\0';
+	snprintf(resp, sizeof(resp), "%s</think>answer", text);
+	sim_replay_add(rp, "escape test prompt here", resp);
+	sim_config_init(&c);
+	c.replay = rp;
+	for (int p = 0; p < SIM_PLACE_COUNT; p++) {
+		only_placement(&c, p);
+		T_OK(complete(&c, body, 0, &r, &m), &(struct derr){0});
+		if (p <= SIM_PLACE_REASONING)
+			T_TRUE(reasoning_of(&m) && !strcmp(reasoning_of(&m), text));
+		else
+			T_TRUE(m.content && strstr(m.content, text) != NULL);
+		done(&r, &m);
+	}
+	sim_config_release(&c);
+	sim_replay_free(rp);
+}
+
 static void test_config(void)
 {
 	struct sim_config c;
@@ -761,6 +801,7 @@ int main(void)
 	test_latency();
 	test_tasks_solved();
 	test_replay();
+	test_escaping();
 	test_config();
 	test_stats();
 	return t_done();

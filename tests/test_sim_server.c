@@ -65,14 +65,26 @@ static int sim_start(struct sim_proc *p, const char *const *args)
 	return p->port > 0 ? 0 : -1;
 }
 
-/* SIGTERM and wait; returns the exit status (or -1). */
+/* SIGTERM and wait; returns the exit status (or -1).  On a bad exit the
+ * server's stderr is shown. */
 static int sim_stop(struct sim_proc *p)
 {
-	int st = 0;
+	int st = 0, rc;
 	kill(p->pid, SIGTERM);
 	if (waitpid(p->pid, &st, 0) != p->pid)
 		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	if (rc) {
+		char line[1024];
+		FILE *f = fopen(p->err_path, "r");
+		fprintf(stderr, "simulator exit %d (signal %d); its stderr:\n", rc,
+			WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+		while (f && fgets(line, sizeof(line), f))
+			fputs(line, stderr);
+		if (f)
+			fclose(f);
+	}
+	return rc;
 }
 
 static int file_contains(const char *path, const char *needle)
@@ -226,6 +238,8 @@ static void test_basic(void)
 		T_EQ_DBL(v, 6, 0);
 		json_get_num(j, "stream", &v);
 		T_EQ_DBL(v, 1, 0);
+		json_get_num(j, "errors_4xx", &v); /* 404, 405, 400, 404 model, 413 twice */
+		T_EQ_DBL(v, 6, 0);
 		cJSON_Delete(j);
 	}
 	resp_release(&r);

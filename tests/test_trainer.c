@@ -98,6 +98,39 @@ static void test_resume(const char *data, const char *out)
 	T_TRUE(strstr(e.msg, "truncated") != NULL);
 }
 
+/* The sample and eval commands on a checkpoint of the run above. */
+static void test_cli(const char *data, const char *out)
+{
+	char bin[600], cmd[4096], prompts[700], line[512] = "";
+	FILE *f, *p;
+	snprintf(prompts, sizeof(prompts), "%s-prompts.jsonl", out);
+	f = fopen(prompts, "w");
+	fputs("{\"question\": \"What is 100 + 200?\", \"answer\": \"300\"}\n"
+	      "{\"problem\": \"What is 111 + 222?\", \"answer\": 333}\n"
+	      "{\"question\": \"no reference\"}\n",
+	      f);
+	fclose(f);
+	t_bin("distill-train", bin, sizeof(bin));
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' sample --ckpt '%s/ckpt.bin' --prompt 'What is 1 + 2?' --max-new 8 -n 2 >/dev/null",
+		 bin, out);
+	T_EQ_INT(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' eval --ckpt '%s/ckpt.bin' --prompts '%s' --data '%s' --max-new 20 --out "
+		 "'%s-eval.jsonl' 2>/dev/null",
+		 bin, out, prompts, data, out);
+	p = popen(cmd, "r");
+	T_TRUE(p != NULL);
+	if (p) {
+		if (!fgets(line, sizeof(line), p))
+			line[0] = '\0';
+		T_EQ_INT(pclose(p), 0);
+	}
+	T_TRUE(!strncmp(line, "accuracy: ", 10));
+	T_TRUE(strstr(line, "/2 = ") != NULL);
+	T_TRUE(strstr(line, "skipped: 1") != NULL);
+}
+
 static void test_overfit(const char *out)
 {
 	char data[700];
@@ -158,6 +191,7 @@ int main(void)
 	T_EQ_INT(fixture_export(data, 200, 20, 11, 100, 999, 0), 0);
 	test_golden(data, out);
 	test_resume(data, out);
+	test_cli(data, out);
 	test_overfit(out);
 	test_refusals(data, out);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -33,6 +34,20 @@ struct sim {
 	int port;
 	int nstats; /* our own GET /stats requests, which the simulator counts too */
 };
+
+/* Remove a scratch directory and everything under it. */
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void msleep(int ms)
 {
@@ -361,6 +376,21 @@ static void test_dead(void)
 	T_EQ_INT(q(p.db, "SELECT COUNT(*) FROM attempts"), 5);
 	sim_stop(&s);
 
+	/* A response over max_response_bytes is a job error (too_large). */
+	{
+		const char *big[] = {"--pad-reasoning", "8000", NULL};
+		s = sim_start(big);
+		paths_new(&p, "toolarge");
+		seed_db(p.db, 4, 1);
+		write_config(p.cfg, s.port, NULL, NULL, NULL,
+			     ",\"max_attempts\":1,\"max_response_bytes\":4096");
+		T_EQ_INT(work(p.err, args), 3);
+		T_EQ_INT(
+			q(p.db,
+			  "SELECT COUNT(*) FROM jobs WHERE state = 'dead' AND last_error_code = 'too_large'"),
+			4);
+		sim_stop(&s);
+	}
 	{
 		const char *sargs2[] = {"--http-500", "0.6", "--retry-after", "0", NULL};
 		const char *rq[] = {distill, "requeue", "--db", p.db, "--state", "dead", NULL};
@@ -521,6 +551,14 @@ static void test_samples(void)
 	paths_new(&p, "samples");
 	seed_db(p.db, 1, 4);
 	write_config(p.cfg, s.port, NULL, NULL, NULL, NULL);
+	{
+		/* --max-jobs stops after that many claims; the next run does the rest. */
+		const char *two[] = {"--db", p.db,	   "--teacher", p.cfg, "--procs",
+				     "2",    "--max-jobs", "3",		NULL};
+		T_EQ_INT(work(p.err, two), 0);
+		T_EQ_INT(q(p.db, "SELECT COUNT(*) FROM traces"), 3);
+		check_invariants(p.db);
+	}
 	T_EQ_INT(work(p.err, args), 0);
 	T_EQ_INT(q(p.db, "SELECT COUNT(*) FROM traces"), 4);
 	/* The simulator's synthetic traces vary little; their bodies all differ. */
@@ -728,5 +766,7 @@ int main(void)
 	test_api_key();
 	test_endpoints();
 	test_refused();
+	if (!t_failures)
+		rm_tree(dir); /* kept for a look when something failed */
 	return t_done();
 }

@@ -10,7 +10,10 @@
 # core" is bytes over CPU seconds (user + system, workers included), which a
 # busy shared machine does not distort; wall times are printed too.  Medians
 # of BENCH_RUNS (default 3) runs of distill and BENCH_PY_RUNS (default 1) of
-# the slow baseline, then the ratios.
+# the slow baseline, then the ratios.  Then the rules alone, without the
+# database (bench_filter against the baseline's memory mode, on the first
+# BENCH_ENGINE_TRACES traces, default 20,000), since SQLite's reads and writes
+# are the same work on both sides.
 set -eu
 BIN="${DISTILL_BIN:-$(pwd)/build}"
 SRC="${DISTILL_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -18,6 +21,7 @@ SHARED="${DISTILL_SHARED:-$SRC/../shared/data}"
 N="${BENCH_TRACES:-100000}"
 RUNS="${BENCH_RUNS:-3}"
 PY_RUNS="${BENCH_PY_RUNS:-1}"
+ENGINE_N="${BENCH_ENGINE_TRACES:-20000}"
 if [ ! -f "$SHARED/traces_r1_gsm8k.jsonl" ]; then
 	echo "skipped: $SHARED has no real traces"
 	exit 0
@@ -72,5 +76,17 @@ for set in regex full; do
 		printf "      python re: %6.1f MB/s per core (%.2f CPU-s, %.2f s wall)   ratio per core: %.1fx\n", mb / $6, $6, $7, $6 / $3
 		if ($1 == "full")
 			printf "      800,000 traces of 4 KB (3.2 GB) on 2 cores at this rate: %.0f s of wall time if both cores are free (target < 120 s)\n", 3.2e9 / 1e6 / (mb / $3) / 2
+	}'
+done
+
+echo "the rules alone, in memory, first $ENGINE_N traces:"
+for set in regex full; do
+	rules="$SRC/rules/r1.rules"
+	[ "$set" = regex ] && rules="$work/regex.rules"
+	c=$("$BIN/bench_filter" "$db" "$rules" "$ENGINE_N")
+	p=$(python3 "$SRC/tests/bench/filter_baseline.py" "$db" "$set" "$ENGINE_N")
+	echo "$set $c $p" | awk '{
+		c = $3 / 1e6 / $4; p = $6 / 1e6 / $7
+		printf "%-5s distill engine: %7.1f MB/s per core | python re: %6.1f MB/s | ratio %.1fx\n", $1, c, p, c / p
 	}'
 done

@@ -6,6 +6,8 @@ writes one verdict per rule plus the outcome, a batch per transaction, under
 a rule set of its own.
 
 usage: filter_baseline.py DB regex|full    prints: traces bytes seconds
+       filter_baseline.py DB regex|full N  the rules alone: the first N traces
+                                           held in memory, CPU seconds of judging
 """
 import re
 import sqlite3
@@ -202,9 +204,31 @@ FROM traces t JOIN jobs j ON j.id = t.job_id JOIN prompts p ON p.id = j.prompt_i
 WHERE t.id > ? ORDER BY t.id LIMIT 256"""
 
 
+def judge_in_memory(db, rules, n):
+    rows = db.execute(SELECT.replace("WHERE t.id > ?", "WHERE t.id > 0").replace("LIMIT 256", "LIMIT ?"),
+                      (n,)).fetchall()
+    docs, nbytes = [], 0
+    for (tid, prompt, reasoning, answer, finish, placement, ref, domain) in rows:
+        t = {"prompt": prompt, "reasoning": reasoning, "answer": answer, "finish_reason": finish,
+             "placement": placement, "reference": ref, "domain": domain}
+        nbytes += len(((reasoning or "") + (answer or "")).encode())
+        docs.append(t)
+    t0 = time.process_time()
+    for t in docs:
+        t["response"] = ((t["reasoning"] + "\n\n") if t["reasoning"] else "") + (t["answer"] or "")
+        accepted = 1
+        for name, fn, rejects in rules:
+            if fn(t) in ("fail", "limit") and rejects:
+                accepted = 0
+    print(len(docs), nbytes, "%.4f" % (time.process_time() - t0))
+
+
 def main():
     path, mode = sys.argv[1], sys.argv[2]
     rules = FULL if mode == "full" else REGEX
+    if len(sys.argv) > 3:
+        judge_in_memory(sqlite3.connect(path), rules, int(sys.argv[3]))
+        return
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")

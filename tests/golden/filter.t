@@ -6,7 +6,7 @@ $ distill filter --db t.db --rules "$SRC/rules/r1.rules" --procs 2 | sed 's/rule
 ~ new rule set
 # Unchanged rules: nothing to do.
 $ distill filter --db t.db --rules "$SRC/rules/r1.rules" | sed 's/rule set [0-9a-f]*/rule set H/'
-> nothing to judge: every trace has verdicts under rule set H
+> nothing to judge: no trace lacks verdicts under rule set H
 # The audit views.
 $ sqlite3 t.db "SELECT trace_id, accepted, flagged, failed_rules FROM sample_audit ORDER BY trace_id"
 > 1|1|0|[]

@@ -51,3 +51,6 @@ $ distill-teacher-sim --port 0 --seed 1 > port.txt 2> err.txt & pid=$!; for i in
 > 404
 > exit 0
 > 1
+# gen-prompts output is what distill ingest reads: prompt from "prompt", reference from "answer".
+$ distill init --db t.db > /dev/null && distill-teacher-sim gen-prompts --n 20 --seed 2 --kind mul --digits 2 > m.jsonl && distill ingest --db t.db m.jsonl > /dev/null && sqlite3 t.db "select count(*), count(reference) from prompts"
+> 20|20
