@@ -25,10 +25,13 @@ static const char SQL_PROFILE_ADD[] = "INSERT INTO profiles(name, created_at) VA
 				      "ON CONFLICT(name) DO NOTHING";
 static const char SQL_PROFILE_ID[] = "SELECT id FROM profiles WHERE name = ?1";
 static const char SQL_PROMPT_FIND[] = "SELECT id, reference, reference_conflict FROM prompts WHERE hash = ?1";
-/* Insert first: a new prompt (the common case) costs one statement. */
+/* Insert first: a new prompt (the common case) costs one statement.  Its id
+ * is read with db_changes()/db_last_rowid(), not RETURNING, which makes
+ * SQLite open and close a temporary b-tree at every execution (a sixth of
+ * the ingest's CPU time at 800k records). */
 static const char SQL_PROMPT_ADD[] = "INSERT INTO prompts(hash, norm_version, text, reference, domain, meta, "
 				     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-				     "ON CONFLICT(hash) DO NOTHING RETURNING id";
+				     "ON CONFLICT(hash) DO NOTHING";
 static const char SQL_PROMPT_SET_REF[] =
 	"UPDATE prompts SET reference = ?2 WHERE id = ?1 AND reference IS NULL";
 static const char SQL_PROMPT_CONFLICT[] = "UPDATE prompts SET reference_conflict = 1 WHERE id = ?1";
@@ -307,12 +310,12 @@ static int add_occurrence(struct ingest *in, const char *text, const char *raw, 
 	db_bind_text(st, 6, record_meta(in, obj, text, raw), -1);
 	db_bind_int64(st, 7, now);
 	rc = db_step(st, e);
-	if (rc == 1)
-		id = db_col_int64(st, 0);
 	db_reset(st);
 	if (rc < 0)
 		return rc;
-	if (rc == 0) { /* known prompt */
+	if (db_changes(in->db) > 0) {
+		id = db_last_rowid(in->db);
+	} else { /* known prompt */
 		if ((rc = db_prepare_cached(in->db, SQL_PROMPT_FIND, &st, e)))
 			return rc;
 		db_bind_text(st, 1, hash, 32);
