@@ -12,10 +12,10 @@ $ sqlite3 t.db "SELECT state, count FROM queue_stats WHERE count > 0"
 $ sqlite3 t.db "SELECT COUNT(*), COUNT(DISTINCT source_id), MIN(source) FROM prompt_sources"
 > 24|24|prompts
 # The same prompt with other white space, from another source, in a JSON array, zstd-compressed.
-$ printf '[{"question": "What is  608 plus\\n24?", "answer": 632}]' | zstd -q -o more.json.zst && distill ingest --db t.db --source extra --profile p2 more.json.zst
+$ printf '[{"question": "What is  915 +\\n988?", "answer": 1903}]' | zstd -q -o more.json.zst && distill ingest --db t.db --source extra --profile p2 more.json.zst
 > 1 record from 1 file: 0 new, 1 duplicate, 0 rejected; 0 reference conflicts; 1 job queued for profile 'p2'
 $ sqlite3 t.db "SELECT source, raw_reference FROM prompt_sources WHERE source = 'extra'"
-> extra|632
+> extra|1903
 # Bad lines are reported with FILE:LINE and skipped; exit 3.
 $ printf '{"question":"ok 1"}\nnot json\n{"answer":"1"}\n\n[1]\n{"question":"ok 2"}\n' > bad.jsonl && distill ingest --db t.db bad.jsonl
 > 5 records from 1 file: 2 new, 0 duplicates, 3 rejected; 0 reference conflicts; 2 jobs queued for profile 'default'
