@@ -93,8 +93,8 @@ train_one export student
 say "training a student on the unfiltered shards ($STEPS steps, same seed)"
 train_one export-unfiltered student-unfiltered
 say "evaluating both on $HELD held-out problems"
-distill-train eval --ckpt student/ckpt.bin --prompts heldout.jsonl | tee eval.log | tail -1
-distill-train eval --ckpt student-unfiltered/ckpt.bin --prompts heldout.jsonl | tee eval-unfiltered.log | tail -1
+distill-train eval --ckpt student/ckpt.bin --data export --prompts heldout.jsonl | tee eval.log | tail -1
+distill-train eval --ckpt student-unfiltered/ckpt.bin --data export-unfiltered --prompts heldout.jsonl | tee eval-unfiltered.log | tail -1
 
 # 6. The report.
 say "report"
