@@ -199,7 +199,7 @@ int train_cmd_eval(int argc, char **argv)
 			break;
 		obj = rec.too_long ? NULL : json_parse(rec.data, rec.len);
 		pr = fields_prompt(obj, pfield);
-		if (!pr || !fields_reference(obj, afield, ref, sizeof(ref))) {
+		if (!pr || fields_reference(obj, afield, ref, sizeof(ref)) != 1) {
 			cli_error("%s:%ld: no prompt or no reference, skipped", prompts, rec.line);
 			skipped++;
 			cJSON_Delete(obj);

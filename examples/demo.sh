@@ -3,7 +3,7 @@
 # simulator, on generated data, in ./demo.  Optional real-trace replay:
 #   make demo REPLAY=../shared/data/traces_r1_gsm8k.jsonl
 # Environment: DEMO_PROMPTS (default 3000), DEMO_STEPS per student (default
-# 400), DEMO_HELDOUT (default 300).
+# 800), DEMO_HELDOUT (default 300).
 set -eu
 BUILD="${1:-build}"
 BIN="$(cd "$BUILD" && pwd)"
@@ -11,7 +11,7 @@ SRC="$(cd "$(dirname "$0")/.." && pwd)"
 REPLAY="${REPLAY:-}"
 N="${DEMO_PROMPTS:-3000}"
 HELD="${DEMO_HELDOUT:-300}"
-STEPS="${DEMO_STEPS:-400}"
+STEPS="${DEMO_STEPS:-800}"
 PATH="$BIN:$PATH"
 export DISTILL_DB="demo.db"
 [ -z "$REPLAY" ] || REPLAY="$(cd "$(dirname "$REPLAY")" && pwd)/$(basename "$REPLAY")"
@@ -82,7 +82,10 @@ distill export export --val-fraction 0.05
 # 5. Two students, same shape, steps and seed: filtered and unfiltered traces.
 say "training a student on the filtered shards ($STEPS steps)"
 train_one() {
-	distill-train --data "$1" --out "$2" --steps "$STEPS" --seed 1 --log-every 100 >"$2.log" 2>&1 ||
+	# A small student (2 layers, width 64) learns 3-digit addition in a few
+	# hundred steps; both students get the same shape, steps and seed.
+	distill-train --data "$1" --out "$2" --layers 2 --dim 64 --ctx 320 --batch 16 --lr 5e-3 \
+		--steps "$STEPS" --seed 1 --log-every 100 >"$2.log" 2>&1 ||
 		{ tail -5 "$2.log" >&2; exit 1; }
 	grep -E '^step ' "$2.log" | tail -1
 }

@@ -691,7 +691,8 @@ static int esc(struct buf *b, const char *s, size_t n)
 		k = esc_kind[*q];
 		*o++ = '\\';
 		if (k == 'u') {
-			memcpy(o, "u00", 3);
+			o[0] = 'u';
+			o[1] = o[2] = '0';
 			o[3] = hx[*q >> 4];
 			o[4] = hx[*q & 15];
 			o += 5;
@@ -1398,7 +1399,6 @@ int export_plan_write(struct db *db, struct export_plan *p, const char *outdir, 
 		db_rollback(db);
 		goto fail_tmp;
 	}
-	in_tx = 0;
 	log_debug("export: lineage recorded and directory in place at %lldms",
 		  (long long)((mono_ns() - t0) / 1000000));
 	if (have_old)
@@ -1538,15 +1538,16 @@ out:
 
 static int read_all(const char *path, size_t max, struct buf *out, struct derr *e)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f;
 	char tmp[65536];
 	size_t n;
 	int rc = 0;
 
+	buf_init(out, max); /* released by the caller on every path */
+	f = fopen(path, "rb");
 	if (!f)
 		return derr_set(e, errno == ENOENT ? DERR_NOTFOUND : DERR_IO, "%s: %s", path,
 				strerror(errno));
-	buf_init(out, max);
 	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
 		if (buf_append(out, tmp, n)) {
 			rc = derr_set(e, DERR_LIMIT, "%s: over %zu bytes", path, max);

@@ -98,15 +98,47 @@ static inline const char *t_shared_path(const char *name, char *out, size_t len)
 	return out;
 }
 
+/* Scratch directories are removed when the test process that made them
+ * exits (not when a forked child does).  Set T_KEEP=1 to keep them. */
+static char t_tmpdirs[16][4096];
+static int t_ntmpdirs;
+static long t_tmpdir_owner;
+
+static inline void t_tmpdir_cleanup(void)
+{
+	extern int getpid(void);
+	char cmd[4200];
+	if ((long)getpid() != t_tmpdir_owner || getenv("T_KEEP"))
+		return;
+	for (int i = 0; i < t_ntmpdirs; i++) {
+		size_t n = strnlen(t_tmpdirs[i], sizeof(t_tmpdirs[0]) - 1);
+		memcpy(cmd, "rm -rf '", 8);
+		memcpy(cmd + 8, t_tmpdirs[i], n);
+		memcpy(cmd + 8 + n, "'", 2);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", t_tmpdirs[i]);
+	}
+}
+
 /* A fresh scratch directory under $TMPDIR for one test; returns its path. */
 static inline const char *t_tmpdir(char *out, size_t len)
 {
+	extern int getpid(void);
+	extern char *mkdtemp(char *);
 	const char *base = getenv("TMPDIR");
 	snprintf(out, len, "%s/distill-test-XXXXXX", base && *base ? base : "/tmp");
-	extern char *mkdtemp(char *);
 	if (!mkdtemp(out)) {
 		perror("mkdtemp");
 		exit(1);
+	}
+	if (t_ntmpdirs < 16) {
+		if (t_ntmpdirs == 0) {
+			t_tmpdir_owner = (long)getpid();
+			atexit(t_tmpdir_cleanup);
+		}
+		size_t n = strnlen(out, sizeof(t_tmpdirs[0]) - 1);
+		memcpy(t_tmpdirs[t_ntmpdirs], out, n);
+		t_tmpdirs[t_ntmpdirs++][n] = '\0';
 	}
 	return out;
 }

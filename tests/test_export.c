@@ -51,7 +51,7 @@ static void build(struct db *db)
 		for (int k = 0; k < NSAMPLES; k++) {
 			int acc = (i + k) % 4 != 0, flag = i == 5 && k == 1;
 			struct expect *x = &ex[nex++];
-			fx_text(&r, (uint64_t)(i * 10 + k), 300 + (size_t)(i % 7) * 50);
+			fx_text(&r, (uint64_t)i * 10 + (uint64_t)k, 300 + (size_t)(i % 7) * 50);
 			x->trace_id = fx_trace(db, pids[i], p_def, k, buf_str(&r),
 					       "The answer is \\boxed{1}.", "teacher-x", rs_cur, acc, flag);
 			fx_insert(db,

@@ -332,7 +332,7 @@ static void test_faults(void)
 static void test_retry_and_latency(void)
 {
 	struct sim_proc p;
-	const char *args[] = {"--http-500", "0.5", "--ttft", "100ms", "--seed", "3", NULL};
+	const char *args[] = {"--http-500", "0.5", "--ttft", "100ms", "--seed", "3", "--threads", "2", NULL};
 	int ok = 0, failed = 0;
 	char first[8192] = "";
 
