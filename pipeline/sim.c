@@ -1601,13 +1601,16 @@ void sim_complete(const struct sim_config *c, const char *body, size_t len, int6
 
 	/* Faults first: an error status renders no completion. */
 	u_fault = rng_unit(&frng);
-	r->fault = (enum sim_fault)(1 + draw_weighted(c->fault_p + 1, SIM_FAULT_COUNT - 1, u_fault));
 	{
+		/* u_fault < sum of the probabilities: a fault, chosen in
+		 * proportion to them (draw_weighted takes u on [0, 1)). */
 		double sum = 0;
 		for (int i = 1; i < SIM_FAULT_COUNT; i++)
 			sum += c->fault_p[i];
-		if (u_fault >= sum)
-			r->fault = SIM_FAULT_NONE;
+		r->fault = u_fault < sum
+				   ? (enum sim_fault)(1 + draw_weighted(c->fault_p + 1, SIM_FAULT_COUNT - 1,
+									u_fault / sum))
+				   : SIM_FAULT_NONE;
 	}
 	if (r->fault == SIM_FAULT_HTTP_429 || r->fault == SIM_FAULT_HTTP_500 ||
 	    r->fault == SIM_FAULT_HTTP_503) {

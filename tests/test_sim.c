@@ -790,8 +790,43 @@ static void test_stats(void)
 	sim_config_release(&c);
 }
 
+/* Several fault kinds at once come out in proportion to their
+ * probabilities, and the rest of the requests succeed. */
+static void test_fault_mix(void)
+{
+	struct sim_config c;
+	struct sim_reply a;
+	int n429 = 0, n500 = 0, n503 = 0, nok = 0, other = 0;
+	const int total = 4000;
+
+	sim_config_init(&c);
+	c.seed = 9;
+	c.fault_p[SIM_FAULT_HTTP_429] = 0.10;
+	c.fault_p[SIM_FAULT_HTTP_500] = 0.05;
+	c.fault_p[SIM_FAULT_HTTP_503] = 0.05;
+	for (int att = 0; att < total; att++) {
+		sim_complete(&c, add_body, strlen(add_body), att, &a);
+		switch (a.status) {
+		case 429: n429++; break;
+		case 500: n500++; break;
+		case 503: n503++; break;
+		case 200: nok++; break;
+		default: other++;
+		}
+		sim_reply_release(&a);
+	}
+	/* Expected 400, 200, 200 and 3200; bounds are about 5 standard deviations. */
+	T_TRUE(n429 > 300 && n429 < 500);
+	T_TRUE(n500 > 130 && n500 < 270);
+	T_TRUE(n503 > 130 && n503 < 270);
+	T_TRUE(nok > 3000 && nok < 3400);
+	T_EQ_INT(other, 0);
+	sim_config_release(&c);
+}
+
 int main(void)
 {
+	test_fault_mix();
 	test_placements();
 	test_noise();
 	test_faults();

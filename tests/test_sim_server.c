@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,9 @@ static int sim_start(struct sim_proc *p, const char *const *args)
 	if (p->pid < 0)
 		return -1;
 	if (p->pid == 0) {
+		/* If this test dies (an abort under the sanitizers), the server goes
+		 * too, instead of holding ctest's output pipe until the timeout. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		FILE *e = freopen(p->err_path, "w", stderr);
 		(void)e;
 		dup2(fds[1], 1);
