@@ -309,6 +309,13 @@ int db_bind_text(struct db_stmt *st, int i, const char *s, int n)
 	return map_rc(sqlite3_bind_text(ST(st), i, s, n, SQLITE_TRANSIENT));
 }
 
+int db_bind_text_ref(struct db_stmt *st, int i, const char *s, int n)
+{
+	if (!s)
+		return map_rc(sqlite3_bind_null(ST(st), i));
+	return map_rc(sqlite3_bind_text(ST(st), i, s, n, SQLITE_STATIC));
+}
+
 int db_bind_blob(struct db_stmt *st, int i, const void *p, size_t n)
 {
 	if (!p)

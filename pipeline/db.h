@@ -63,7 +63,10 @@ int db_prepare_cached(struct db *db, const char *sql, struct db_stmt **out, stru
 void db_reset(struct db_stmt *st); /* reset and clear bindings */
 int db_bind_int64(struct db_stmt *st, int i, int64_t v);
 int db_bind_double(struct db_stmt *st, int i, double v);
-int db_bind_text(struct db_stmt *st, int i, const char *s, int n);    /* n<0: strlen; NULL -> NULL */
+int db_bind_text(struct db_stmt *st, int i, const char *s, int n); /* n<0: strlen; NULL -> NULL */
+/* As db_bind_text without a copy: s must stay unchanged until the statement
+ * is reset (bulk writers binding buffers they own). */
+int db_bind_text_ref(struct db_stmt *st, int i, const char *s, int n);
 int db_bind_blob(struct db_stmt *st, int i, const void *p, size_t n); /* NULL -> NULL */
 int db_bind_null(struct db_stmt *st, int i);
 /* Named parameter index, 0 if absent. */

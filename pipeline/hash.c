@@ -125,20 +125,36 @@ __attribute__((target("sha,sse4.1"))) static void sha256_blocks_ni(uint32_t h[8]
 	_mm_storeu_si128((__m128i *)(void *)&h[4], s1);
 }
 
+static int sha_ni_known = -1; /* -1: not checked yet; 0 also when switched off */
+
 /* 1 when the CPU has the SHA extensions (and SSE4.1), checked once. */
 static int sha_ni_available(void)
 {
-	static int known = -1;
+	int known = sha_ni_known;
 	unsigned a, b, c, d;
 
 	if (known < 0) {
 		int ok = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1);
 		ok = ok && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
-		known = ok;
+		known = sha_ni_known = ok;
 	}
 	return known;
 }
 #endif
+
+int sha256_accel(int on)
+{
+#ifdef HASH_SHA_NI
+	if (!on)
+		sha_ni_known = 0;
+	else
+		sha_ni_known = -1;
+	return sha_ni_available();
+#else
+	(void)on;
+	return 0;
+#endif
+}
 
 /* n whole 64-byte blocks. */
 static void sha256_blocks(struct sha256 *s, const uint8_t *b, size_t n)

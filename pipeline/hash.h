@@ -29,6 +29,10 @@ void sha256_final(struct sha256 *s, uint8_t out[32]);
 /* Digest as 64 hex chars plus NUL. */
 void sha256_hex(const void *p, size_t n, char out[65]);
 void sha256_final_hex(struct sha256 *s, char out[65]);
+/* SHA-256 uses the CPU's SHA instructions where it has them.  on = 0 forces
+ * the portable rounds (tests compare the two); returns whether the
+ * instructions are in use now.  Call before hashing, not concurrently. */
+int sha256_accel(int on);
 
 void hex_encode(const uint8_t *p, size_t n, char *out); /* out: 2n+1 */
 

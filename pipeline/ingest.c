@@ -302,12 +302,12 @@ static int add_occurrence(struct ingest *in, const char *text, const char *raw, 
 		domain = in->o.domain ? in->o.domain : ingest_domain(source, clean, has_code);
 	if ((rc = db_prepare_cached(in->db, SQL_PROMPT_ADD, &st, e)))
 		return rc;
-	db_bind_text(st, 1, hash, 32);
+	db_bind_text_ref(st, 1, hash, 32);
 	db_bind_int64(st, 2, TEXT_NORM_VERSION);
-	db_bind_text(st, 3, text, -1);
-	db_bind_text(st, 4, clean, -1);
-	db_bind_text(st, 5, domain, -1);
-	db_bind_text(st, 6, record_meta(in, obj, text, raw), -1);
+	db_bind_text_ref(st, 3, text, -1);
+	db_bind_text_ref(st, 4, clean, -1);
+	db_bind_text_ref(st, 5, domain, -1);
+	db_bind_text_ref(st, 6, record_meta(in, obj, text, raw), -1);
 	db_bind_int64(st, 7, now);
 	rc = db_step(st, e);
 	db_reset(st);
@@ -318,7 +318,7 @@ static int add_occurrence(struct ingest *in, const char *text, const char *raw, 
 	} else { /* known prompt */
 		if ((rc = db_prepare_cached(in->db, SQL_PROMPT_FIND, &st, e)))
 			return rc;
-		db_bind_text(st, 1, hash, 32);
+		db_bind_text_ref(st, 1, hash, 32);
 		rc = db_step(st, e);
 		if (rc == 1) {
 			found = 1;
@@ -337,10 +337,10 @@ static int add_occurrence(struct ingest *in, const char *text, const char *raw, 
 	if ((rc = db_prepare_cached(in->db, SQL_SOURCE_ADD, &st, e)))
 		goto out;
 	db_bind_int64(st, 1, id);
-	db_bind_text(st, 2, source, -1);
-	db_bind_text(st, 3, source_id, -1);
-	db_bind_text(st, 4, raw, -1);
-	db_bind_text(st, 5, sha, -1);
+	db_bind_text_ref(st, 2, source, -1);
+	db_bind_text_ref(st, 3, source_id, -1);
+	db_bind_text_ref(st, 4, raw, -1);
+	db_bind_text_ref(st, 5, sha, -1);
 	if (line > 0)
 		db_bind_int64(st, 6, line);
 	db_bind_int64(st, 7, now);
@@ -364,7 +364,7 @@ static int add_occurrence(struct ingest *in, const char *text, const char *raw, 
 				goto out;
 			db_bind_int64(st, 1, id);
 			if (sql == SQL_PROMPT_SET_REF)
-				db_bind_text(st, 2, clean, -1);
+				db_bind_text_ref(st, 2, clean, -1);
 			rc = db_step(st, e);
 			db_reset(st);
 			if (rc < 0)

@@ -107,6 +107,26 @@ static int normalize_ascii(const char *p, size_t n, struct buf *out)
 {
 	size_t i = 0;
 
+	/* The output is never longer than the input: with room for all of it
+	 * (the common case), write it in place, a byte at a time. */
+	if (buf_grow(out, n) == 0) {
+		char *d = out->data + out->len;
+		int space = out->len > 0;
+		for (; i < n; i++) {
+			char c = p[i];
+			if (c == ' ' || (c >= '\t' && c <= '\r')) {
+				space = d != out->data;
+				continue;
+			}
+			if (space)
+				*d++ = ' ';
+			space = 0;
+			*d++ = c;
+		}
+		out->len = (size_t)(d - out->data);
+		out->data[out->len] = '\0';
+		return 0;
+	}
 	while (i < n) {
 		size_t start;
 		while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')))
