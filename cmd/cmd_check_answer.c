@@ -61,7 +61,7 @@ static const char *line_options(const cJSON *opt, struct answer_options *o)
 		if (!cJSON_IsString(v) || parse_mode(v->valuestring, &o->mode))
 			return "\"mode\" must be \"math\", \"mcq\" or \"number\"";
 	}
-	if ((v = cJSON_GetObjectItemCaseSensitive(opt, "precision"))) {
+	if (cJSON_GetObjectItemCaseSensitive(opt, "precision")) {
 		if (json_get_num(opt, "precision", &d) || !(d >= 0 && d < 1))
 			return "\"precision\" must be a number in [0, 1)";
 		o->precision = d;

@@ -444,7 +444,7 @@ int teacher_parse_response(const char *body, size_t n, struct teacher_response *
 		cJSON_Delete(j);
 		return derr_set(e, DERR_TEACHER_MALFORMED, "message content is not a string");
 	}
-	text = cJSON_IsString(content) ? content->valuestring : "";
+	text = content && cJSON_IsString(content) ? content->valuestring : "";
 	teacher_split(text, strlen(text), json_get_str(msg, "reasoning_content"),
 		      json_get_str(msg, "reasoning"), r);
 	r->finish_reason = dup_or_null(json_get_str(c0, "finish_reason"));

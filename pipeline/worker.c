@@ -695,7 +695,6 @@ static int complete(struct worker *w, struct wreq *r, int64_t now, struct derr *
 				snprintf(why, sizeof(why), "%d \"%s\" errors in a row", SAME_ERROR_RUN,
 					 x->code);
 				open_circuit(w, ep, now, why);
-				job_err = 0;
 				endpoint_err = 1;
 			}
 		} else {
