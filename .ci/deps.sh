@@ -5,7 +5,7 @@
 #   .ci/deps.sh --ci     plus what CI uses (clang, sanitizer runtime, linters, browser)
 set -eu
 PKGS="build-essential cmake pkg-config libsqlite3-dev libcurl4-openssl-dev libcjson-dev libpcre2-dev \
-libzstd-dev libutf8proc-dev libxxhash-dev libmicrohttpd-dev libgmp-dev libopenblas-dev zlib1g-dev sqlite3 zstd curl"
+libzstd-dev libutf8proc-dev libxxhash-dev libmicrohttpd-dev libgmp-dev libopenblas-dev zlib1g-dev sqlite3 zstd curl bc time"
 if [ "${1:-}" = "--ci" ]; then
 	PKGS="$PKGS clang libclang-rt-14-dev clang-format clang-tidy jq python3 chromium"
 fi
