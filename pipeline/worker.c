@@ -677,10 +677,11 @@ static int complete(struct worker *w, struct wreq *r, int64_t now, struct derr *
 			dead = 1;
 			set_code(x, code, "HTTP %s: the teacher refused this request", code + 5);
 		} else {
+			/* A 429 is about this request (DESIGN 13): its Retry-After
+			 * delays this job's retry, not the endpoint; a run of them
+			 * from several jobs opens the circuit breaker below. */
 			job_err = 1;
 			set_code(x, code, "HTTP %s", code + 5);
-			if (s == 429 && h->retry_after_ms > 0 && ep->hold_until < now + h->retry_after_ms)
-				ep->hold_until = now + h->retry_after_ms;
 		}
 		if (h->body.len)
 			keep_raw(w, x, h->body.data, h->body.len, ERROR_BODY_CAP, key);
