@@ -42,9 +42,11 @@ static const char SQL_TOTALS[] = SQL_PSRC
 	"(SELECT COALESCE(SUM(cost_micro_usd), 0) FROM attempts), "
 	"(SELECT COUNT(*) FROM attempts), (SELECT hash FROM rulesets WHERE is_current = 1)";
 
-static const char SQL_RULES[] =
-	"SELECT rule, evaluated, n_pass, n_fail, n_limit, n_skip, rejected FROM rule_stats "
-	"ORDER BY rejected DESC, rule";
+/* One pass over the current rule set's verdicts (along the covering index)
+ * feeds both the rule table and the top rejection reasons. */
+static const char SQL_VERDICTS[] =
+	"SELECT rule, state, action, COUNT(*), MIN(trace_id) FROM verdicts "
+	"WHERE ruleset_id = (SELECT id FROM rulesets WHERE is_current = 1) GROUP BY rule, state, action";
 
 /* The one pass over every job and trace: source, outcome, marks, lengths.
  * Rows come in prompt order, so prompts are counted on change. */
@@ -63,22 +65,14 @@ static const char SQL_SCAN[] =
 	"LEFT JOIN trace_outcomes o ON o.trace_id = t.id AND o.ruleset_id = (SELECT id FROM rulesets "
 	"WHERE is_current = 1)";
 
+/* One pass over the requests: latency of the successful ones, and per
+ * endpoint counts, tokens, time and cost. */
 static const char SQL_ATTEMPTS[] =
-	"SELECT ms, completion_tokens, error_code FROM attempts WHERE imported = 0";
-
-static const char SQL_ENDPOINT_SPEED[] =
-	"SELECT COALESCE(endpoint, '(none)'), COUNT(*), SUM(error_code IS NOT NULL), SUM(completion_tokens), "
-	"SUM(CASE WHEN error_code IS NULL THEN ms END), SUM(cost_micro_usd) FROM attempts WHERE imported = 0 "
-	"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 200";
+	"SELECT COALESCE(endpoint, '(none)'), ms, completion_tokens, error_code IS NOT NULL, cost_micro_usd "
+	"FROM attempts WHERE imported = 0";
 
 static const char SQL_ERRORS[] = "SELECT error_code, COUNT(*) FROM attempts WHERE error_code IS NOT NULL "
 				 "GROUP BY error_code ORDER BY 2 DESC, 1";
-
-static const char SQL_TOP_REASONS[] =
-	"SELECT v.rule, v.state, COUNT(*), MIN(v.trace_id) FROM verdicts v "
-	"WHERE v.ruleset_id = (SELECT id FROM rulesets WHERE is_current = 1) "
-	"AND v.state IN ('fail', 'limit') AND v.action = 'reject' GROUP BY v.rule, v.state "
-	"ORDER BY 3 DESC, 1 LIMIT 10";
 
 static const char SQL_EXPORTS[] = "SELECT id, COALESCE(version, ''), outdir, samples, created_at, pruned, "
 				  "COALESCE(ruleset_hash, '') FROM exports ORDER BY id DESC LIMIT 20";
@@ -366,11 +360,91 @@ static void card(struct buf *b, const char *label, const char *key, long long v)
 	buf_puts(b, "</div>");
 }
 
-static int section_funnel(struct db *db, struct buf *b, const struct totals *t, struct derr *e)
+/* Verdict counts of the current rule set, per rule and per rejecting state. */
+#define REPORT_MAX_RULES 256
+enum { RS_EVAL, RS_PASS, RS_FAIL, RS_LIMIT, RS_SKIP, RS_REJECTED, RS_NCOLS };
+
+struct rulestat {
+	char rule[128];
+	long long v[RS_NCOLS];
+	long long rej[2];    /* rejecting fail, rejecting limit */
+	long long sample[2]; /* smallest trace id of each */
+};
+
+struct reason {
+	const struct rulestat *r;
+	int limit; /* 0: fail, 1: limit */
+};
+
+static int rulestat_cmp(const void *a, const void *b)
+{
+	const struct rulestat *x = a, *y = b;
+	if (x->v[RS_REJECTED] != y->v[RS_REJECTED])
+		return x->v[RS_REJECTED] < y->v[RS_REJECTED] ? 1 : -1;
+	return strcmp(x->rule, y->rule);
+}
+
+static int reason_cmp(const void *a, const void *b)
+{
+	const struct reason *x = a, *y = b;
+	long long cx = x->r->rej[x->limit], cy = y->r->rej[y->limit];
+	int c;
+	if (cx != cy)
+		return cx < cy ? 1 : -1;
+	c = strcmp(x->r->rule, y->r->rule);
+	return c ? c : x->limit - y->limit;
+}
+
+static int load_rules(struct db *db, struct rulestat *rs, int *n, struct derr *e)
+{
+	static const char *states[] = {"pass", "fail", "limit", "skip"};
+	struct db_stmt *st;
+	int rc = db_prepare(db, SQL_VERDICTS, &st, e);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	while ((rc = db_step(st, e)) == 1) {
+		const char *rule = db_col_text(st, 0), *state = db_col_text(st, 1),
+			   *action = db_col_text(st, 2);
+		long long cnt = db_col_int64(st, 3), first = db_col_int64(st, 4);
+		struct rulestat *r = NULL;
+		int k;
+		for (k = 0; k < *n; k++)
+			if (!strcmp(rs[k].rule, rule ? rule : ""))
+				break;
+		if (k == *n) {
+			if (*n == REPORT_MAX_RULES)
+				continue;
+			r = &rs[(*n)++];
+			memset(r, 0, sizeof(*r));
+			snprintf(r->rule, sizeof(r->rule), "%s", rule ? rule : "");
+		}
+		r = &rs[k];
+		r->v[RS_EVAL] += cnt;
+		for (int i = 0; i < 4; i++)
+			if (state && !strcmp(state, states[i]))
+				r->v[RS_PASS + i] += cnt;
+		if (state && action && !strcmp(action, "reject") &&
+		    (!strcmp(state, "fail") || !strcmp(state, "limit"))) {
+			int lim = !strcmp(state, "limit");
+			r->v[RS_REJECTED] += cnt;
+			r->rej[lim] += cnt;
+			if (!r->sample[lim] || first < r->sample[lim])
+				r->sample[lim] = first;
+		}
+	}
+	db_finalize(st);
+	if (rc < 0)
+		return rc;
+	qsort(rs, (size_t)*n, sizeof(*rs), rulestat_cmp);
+	return 0;
+}
+
+static void section_funnel(struct buf *b, const struct totals *t, const struct rulestat *rs, int nrs)
 {
 	struct bar rows[REPORT_MAX_ROWS + 16];
-	struct db_stmt *st;
-	int n = 0, rc;
+	int n = 0;
 
 	buf_puts(b, "<h2>Funnel</h2><div class=\"cards\">");
 	card(b, "prompts", "prompts", t->prompts);
@@ -394,34 +468,28 @@ static int section_funnel(struct db *db, struct buf *b, const struct totals *t, 
 		rows[n].value = (double)steps[i].v;
 		rows[n++].color = 0;
 	}
-	rc = db_prepare(db, SQL_RULES, &st, e);
-	if (rc)
-		return rc;
 	buf_puts(b, "<table><tr><th>rule</th><th>evaluated</th><th>pass</th><th>fail</th><th>limit</th>"
 		    "<th>skip</th><th>rejected</th></tr>");
-	while ((rc = db_step(st, e)) == 1) {
-		const char *rule = db_col_text(st, 0);
-		char key[160];
+	for (int i = 0; i < nrs; i++) {
+		static const char *cols[RS_NCOLS] = {"evaluated", "pass", "fail",
+						     "limit",	  "skip", "rejected"};
+		char key[200];
 		buf_puts(b, "<tr><td>");
-		esc(b, rule);
+		esc(b, rs[i].rule);
 		buf_puts(b, "</td>");
-		static const char *cols[] = {"evaluated", "pass", "fail", "limit", "skip", "rejected"};
-		for (int c = 0; c < 6; c++) {
-			snprintf(key, sizeof(key), "rule.%s.%s", rule ? rule : "", cols[c]);
+		for (int c = 0; c < RS_NCOLS; c++) {
+			snprintf(key, sizeof(key), "rule.%s.%s", rs[i].rule, cols[c]);
 			buf_puts(b, "<td>");
-			num(b, key, db_col_int64(st, c + 1));
+			num(b, key, rs[i].v[c]);
 			buf_puts(b, "</td>");
 		}
 		buf_puts(b, "</tr>");
 		if (n < REPORT_MAX_ROWS) {
-			snprintf(rows[n].label, sizeof(rows[n].label), "rejected by %s", rule ? rule : "");
-			rows[n].value = (double)db_col_int64(st, 6);
+			snprintf(rows[n].label, sizeof(rows[n].label), "rejected by %s", rs[i].rule);
+			rows[n].value = (double)rs[i].v[RS_REJECTED];
 			rows[n++].color = 3;
 		}
 	}
-	db_finalize(st);
-	if (rc < 0)
-		return rc;
 	buf_puts(b, "</table>\n");
 	const struct {
 		const char *label;
@@ -437,7 +505,6 @@ static int section_funnel(struct db *db, struct buf *b, const struct totals *t, 
 		rows[n++].color = tail[i].color;
 	}
 	svg_bars(b, "the whole set", rows, n, NULL);
-	return 0;
 }
 
 /* Per-source and per-endpoint tallies from the one pass. */
@@ -615,23 +682,58 @@ static double lat_value(int k)
 	return k < 1000 ? (double)k : 1000.0 * pow(1.01, k - 1000);
 }
 
+struct epspeed {
+	char name[128];
+	long long requests, errors, tokens, ok_ms, cost;
+};
+
+static int epspeed_cmp(const void *a, const void *b)
+{
+	const struct epspeed *x = a, *y = b;
+	if (x->requests != y->requests)
+		return x->requests < y->requests ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
 static int section_teacher(struct db *db, struct buf *b, const struct totals *t, struct derr *e)
 {
 	long long *lat = xcalloc(LAT_BINS, sizeof(long long)), ok = 0;
+	struct epspeed *eps = xcalloc(REPORT_MAX_ROWS + 1, sizeof(*eps));
 	struct db_stmt *st;
-	int rc = db_prepare(db, SQL_ATTEMPTS, &st, e);
+	int neps = 0, rc = db_prepare(db, SQL_ATTEMPTS, &st, e);
 
 	if (rc)
 		goto out;
 	while ((rc = db_step(st, e)) == 1) {
-		if (db_col_isnull(st, 2)) {
-			lat[lat_bucket(db_col_int64(st, 0))]++;
+		const char *name = db_col_text(st, 0);
+		struct epspeed *p = NULL;
+		int err = (int)db_col_int64(st, 3);
+		for (int i = 0; i < neps && !p; i++)
+			if (!strcmp(eps[i].name, name))
+				p = &eps[i];
+		if (!p && neps < REPORT_MAX_ROWS) {
+			p = &eps[neps++];
+			snprintf(p->name, sizeof(p->name), "%s", name);
+		} else if (!p) {
+			p = &eps[REPORT_MAX_ROWS]; /* the rest, summed */
+			snprintf(p->name, sizeof(p->name), "(other)");
+		}
+		p->requests++;
+		p->errors += err;
+		p->tokens += db_col_int64(st, 2);
+		p->cost += db_col_int64(st, 4);
+		if (!err) {
+			p->ok_ms += db_col_int64(st, 1);
+			lat[lat_bucket(db_col_int64(st, 1))]++;
 			ok++;
 		}
 	}
 	db_finalize(st);
 	if (rc < 0)
 		goto out;
+	if (eps[REPORT_MAX_ROWS].requests)
+		neps++;
+	qsort(eps, (size_t)neps, sizeof(*eps), epspeed_cmp);
 	buf_puts(b, "<h2>Teacher</h2><div class=\"cards\">");
 	card(b, "requests", "attempts", t->attempts);
 	card(b, "successful requests", "attempts_ok", ok);
@@ -663,34 +765,27 @@ static int section_teacher(struct db *db, struct buf *b, const struct totals *t,
 	}
 	buf_puts(b, "</div>\n");
 
-	rc = db_prepare(db, SQL_ENDPOINT_SPEED, &st, e);
-	if (rc)
-		goto out;
 	buf_puts(b, "<table><tr><th>endpoint</th><th>requests</th><th>errors</th><th>completion tokens</th>"
 		    "<th>tokens/s per request</th><th>cost (USD)</th></tr>");
-	while ((rc = db_step(st, e)) == 1) {
-		const char *ep = db_col_text(st, 0);
+	for (int i = 0; i < neps; i++) {
+		const struct epspeed *p = &eps[i];
 		char key[200];
-		double ms = db_col_double(st, 4), tok = db_col_double(st, 3);
 		buf_puts(b, "<tr><td>");
-		esc(b, ep);
+		esc(b, p->name);
 		buf_puts(b, "</td><td>");
-		snprintf(key, sizeof(key), "teacher.%s.requests", ep);
-		num(b, key, db_col_int64(st, 1));
+		snprintf(key, sizeof(key), "teacher.%s.requests", p->name);
+		num(b, key, p->requests);
 		buf_puts(b, "</td><td>");
-		snprintf(key, sizeof(key), "teacher.%s.errors", ep);
-		num(b, key, db_col_int64(st, 2));
+		snprintf(key, sizeof(key), "teacher.%s.errors", p->name);
+		num(b, key, p->errors);
 		buf_puts(b, "</td><td>");
-		snprintf(key, sizeof(key), "teacher.%s.completion_tokens", ep);
-		num(b, key, db_col_int64(st, 3));
+		snprintf(key, sizeof(key), "teacher.%s.completion_tokens", p->name);
+		num(b, key, p->tokens);
 		buf_puts(b, "</td><td>");
-		snprintf(key, sizeof(key), "teacher.%s.tokens_per_s", ep);
-		numf(b, key, ms > 0 ? tok / (ms / 1000.0) : 0, 1);
-		buf_printf(b, "</td><td>%.4f</td></tr>", db_col_double(st, 5) / 1e6);
+		snprintf(key, sizeof(key), "teacher.%s.tokens_per_s", p->name);
+		numf(b, key, p->ok_ms > 0 ? (double)p->tokens / ((double)p->ok_ms / 1000.0) : 0, 1);
+		buf_printf(b, "</td><td>%.4f</td></tr>", (double)p->cost / 1e6);
 	}
-	db_finalize(st);
-	if (rc < 0)
-		goto out;
 	buf_puts(b, "</table>\n");
 
 	struct bar rows[REPORT_MAX_ROWS];
@@ -710,54 +805,51 @@ static int section_teacher(struct db *db, struct buf *b, const struct totals *t,
 	rc = 0;
 out:
 	free(lat);
+	free(eps);
 	return rc;
 }
 
-static int section_reasons(struct db *db, struct buf *b, struct derr *e)
+static void section_reasons(struct buf *b, const struct rulestat *rs, int nrs)
 {
-	struct db_stmt *st;
-	int rc = db_prepare(db, SQL_TOP_REASONS, &st, e), i = 0;
+	struct reason top[2 * REPORT_MAX_RULES];
+	int n = 0;
 
-	if (rc)
-		return rc;
+	for (int i = 0; i < nrs; i++)
+		for (int lim = 0; lim < 2; lim++)
+			if (rs[i].rej[lim])
+				top[n++] = (struct reason){&rs[i], lim};
+	qsort(top, (size_t)n, sizeof(top[0]), reason_cmp);
+	if (n > 10)
+		n = 10;
 	buf_puts(b, "<h2>Top rejection reasons</h2><table><tr><th>rule</th><th>verdict</th><th>traces</th>"
 		    "<th>sample trace</th><th>all of them</th></tr>");
-	while ((rc = db_step(st, e)) == 1) {
-		const char *rule = db_col_text(st, 0), *state = db_col_text(st, 1);
+	for (int i = 0; i < n; i++) {
+		const char *rule = top[i].r->rule, *state = top[i].limit ? "limit" : "fail";
 		char key[200];
 		buf_puts(b, "<tr><td>");
 		esc(b, rule);
-		buf_puts(b, "</td><td>");
-		esc(b, state);
-		buf_puts(b, "</td><td>");
+		buf_printf(b, "</td><td>%s</td><td>", state);
 		snprintf(key, sizeof(key), "reason.%d.count", i);
-		num(b, key, db_col_int64(st, 2));
+		num(b, key, top[i].r->rej[top[i].limit]);
 		buf_puts(b, "</td><td>");
 		snprintf(key, sizeof(key), "reason.%d.sample", i);
-		num(b, key, db_col_int64(st, 3));
+		num(b, key, top[i].r->sample[top[i].limit]);
 		buf_puts(b, "</td><td><code>SELECT v.trace_id, v.detail FROM verdicts v JOIN current_ruleset "
 			    "r ON "
 			    "v.ruleset_id = r.id WHERE v.rule = '");
 		/* The rule name inside a SQL string literal: double any quote. */
-		for (const char *p = rule; p && *p; p++) {
+		for (const char *p = rule; *p; p++) {
+			char one[2] = {*p, 0};
 			if (*p == '\'')
 				buf_putc(b, '\'');
-			char one[2] = {*p, 0};
 			esc(b, one);
 		}
-		buf_puts(b, "' AND v.state = '");
-		esc(b, state);
-		buf_puts(b, "' AND v.action = 'reject';</code></td></tr>");
-		i++;
+		buf_printf(b, "' AND v.state = '%s' AND v.action = 'reject';</code></td></tr>", state);
 	}
-	db_finalize(st);
-	if (rc < 0)
-		return rc;
-	if (i == 0)
+	if (n == 0)
 		buf_puts(b, "<tr><td colspan=\"5\" class=\"muted\">no rejections under the current rule set"
 			    "</td></tr>");
 	buf_puts(b, "</table>\n");
-	return 0;
 }
 
 static int section_exports(struct db *db, struct buf *b, struct derr *e)
@@ -843,6 +935,8 @@ int report_write(struct db *db, const struct report_options *o, struct report_su
 	struct totals t;
 	struct curve *c = NULL;
 	struct scan *sc = NULL;
+	struct rulestat *rs = NULL;
+	int nrs = 0;
 	const char *title = o->title ? o->title : "distill report";
 	int rc;
 
@@ -862,13 +956,17 @@ int report_write(struct db *db, const struct report_options *o, struct report_su
 	esc(&b, t.ruleset[0] ? t.ruleset : "(none: run distill filter)");
 	buf_puts(&b, "</code></p>\n");
 	sc = xcalloc(1, sizeof(*sc));
-	if ((rc = scan_all(db, sc, e)) || (rc = section_funnel(db, &b, &t, e)))
+	rs = xcalloc(REPORT_MAX_RULES, sizeof(*rs));
+	if ((rc = scan_all(db, sc, e)) || (rc = load_rules(db, rs, &nrs, e)))
 		goto out;
+	section_funnel(&b, &t, rs, nrs);
 	section_sources(&b, sc);
 	section_lengths(&b, sc);
 	section_endpoints(&b, sc);
-	if ((rc = section_teacher(db, &b, &t, e)) || (rc = section_reasons(db, &b, e)) ||
-	    (rc = section_exports(db, &b, e)))
+	if ((rc = section_teacher(db, &b, &t, e)))
+		goto out;
+	section_reasons(&b, rs, nrs);
+	if ((rc = section_exports(db, &b, e)))
 		goto out;
 	if (o->train_log) {
 		c = xcalloc(1, sizeof(*c));
@@ -897,6 +995,7 @@ out:
 	db_rollback(db);
 	free(c);
 	free(sc);
+	free(rs);
 	buf_release(&b);
 	return rc;
 }
