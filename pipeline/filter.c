@@ -284,14 +284,6 @@ static int is_space_byte(unsigned char ch)
  * length cannot tell (a character is 1 to 4 bytes). */
 static int chars_at_least(const char *s, size_t n, size_t k);
 
-static size_t count_chars(const char *s, size_t n)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		k += ((unsigned char)s[i] & 0xC0) != 0x80;
-	return k;
-}
-
 static size_t count_words(const char *s, size_t n)
 {
 	size_t k = 0;
@@ -311,12 +303,12 @@ static int chars_at_least(const char *s, size_t n, size_t k)
 		return 0;
 	if (n / 4 >= k)
 		return 1;
-	return count_chars(s, n) >= k;
+	return utf8_count(s, n) >= k;
 }
 
 static size_t measure(enum unit u, const char *s, size_t n)
 {
-	return u == UNIT_WORDS ? count_words(s, n) : count_chars(s, n);
+	return u == UNIT_WORDS ? count_words(s, n) : utf8_count(s, n);
 }
 
 static const char *unit_name(enum unit u)

@@ -8,6 +8,7 @@
 #include "queue.h"
 #include "buf.h"
 #include "db.h"
+#include "text.h"
 #include "util.h"
 
 #include <math.h>
@@ -274,15 +275,6 @@ static int insert_attempt(struct db *db, int64_t job_id, const struct queue_atte
 	return 0;
 }
 
-/* Code points in UTF-8 text: every byte that is not a continuation byte. */
-static int64_t utf8_chars(const char *s)
-{
-	int64_t n = 0;
-	for (; s && *s; s++)
-		n += ((unsigned char)*s & 0xC0) != 0x80;
-	return n;
-}
-
 static int insert_trace(struct db *db, int64_t job_id, int64_t attempt_id, const struct queue_trace *t,
 			int64_t now, int64_t *id, struct derr *e)
 {
@@ -306,7 +298,7 @@ static int insert_trace(struct db *db, int64_t job_id, int64_t attempt_id, const
 	db_bind_blob(st, 13, t->raw_body_z, t->raw_body_z_len);
 	db_bind_int64(st, 14, t->utf8_repaired);
 	db_bind_int64(st, 15, now);
-	db_bind_int64(st, 16, utf8_chars(t->reasoning));
+	db_bind_int64(st, 16, t->reasoning ? (int64_t)utf8_count(t->reasoning, strlen(t->reasoning)) : 0);
 	rc = db_step(st, e);
 	db_reset(st);
 	if (rc < 0)

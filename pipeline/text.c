@@ -75,6 +75,14 @@ int utf8_valid(const char *p, size_t n)
 	return 1;
 }
 
+size_t utf8_count(const char *p, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += ((unsigned char)p[i] & 0xC0) != 0x80;
+	return k;
+}
+
 long utf8_repair(const char *p, size_t n, struct buf *out)
 {
 	size_t i = 0, run = 0;

@@ -17,6 +17,10 @@ struct buf;
 /* 1 if p[0..n) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int utf8_valid(const char *p, size_t n);
 
+/* Characters (code points) in n bytes of UTF-8: every byte that is not a
+ * continuation byte.  Exact for valid text, which stored text is. */
+size_t utf8_count(const char *p, size_t n);
+
 /* Copy p into out, replacing each invalid sequence with U+FFFD.  Returns
  * the number of replacements (0: the text was valid), or DERR_LIMIT. */
 long utf8_repair(const char *p, size_t n, struct buf *out);
