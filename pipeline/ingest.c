@@ -70,6 +70,10 @@ struct ingest {
 	int pending;	/* records written since the last commit */
 	int strict_bad; /* strict mode saw a bad record: nothing more is written */
 	int finished;
+	/* New prompts of the open batch whose jobs are not queued yet: ids
+	 * first..last, all created by this batch (0: none).  They are queued
+	 * with one statement per sample index before the commit. */
+	int64_t new_first, new_last;
 	struct ingest_report rep;
 	struct buf norm, clean, meta;
 	struct answer_options aopt;
@@ -86,20 +90,64 @@ static int tx_begin(struct ingest *in, struct derr *e)
 	return rc;
 }
 
+static void tx_rollback(struct ingest *in)
+{
+	if (in->in_tx)
+		db_rollback(in->db);
+	in->in_tx = 0;
+	in->new_first = in->new_last = 0;
+}
+
+/* Queue the jobs of the batch's pending new prompts. */
+static int flush_jobs(struct ingest *in, struct derr *e)
+{
+	int64_t added = 0;
+	int rc;
+
+	if (!in->new_first)
+		return 0;
+	rc = queue_enqueue_range(in->db, in->new_first, in->new_last, in->profile_id, in->o.samples, &added,
+				 e);
+	if (rc)
+		return rc;
+	in->rep.jobs_added += added;
+	in->new_first = in->new_last = 0;
+	return 0;
+}
+
 static int tx_commit(struct ingest *in, struct derr *e)
 {
 	int rc;
 	if (!in->in_tx)
 		return 0;
-	rc = db_commit(in->db, e);
+	rc = flush_jobs(in, e);
+	if (!rc) {
+		rc = db_commit(in->db, e);
+		if (rc)
+			derr_wrap(e, "%s: commit", db_path(in->db));
+	}
 	if (rc) {
-		derr_wrap(e, "%s: commit", db_path(in->db));
-		db_rollback(in->db);
-		in->in_tx = 0;
+		tx_rollback(in);
 		return rc;
 	}
 	in->in_tx = 0;
 	in->pending = 0;
+	return 0;
+}
+
+/* A new prompt's jobs, deferred to flush_jobs: extend the pending id range,
+ * or flush it and start another when the id does not follow. */
+static int defer_jobs(struct ingest *in, int64_t id, struct derr *e)
+{
+	int rc;
+
+	if (in->new_first && id == in->new_last + 1) {
+		in->new_last = id;
+		return 0;
+	}
+	if ((rc = flush_jobs(in, e)))
+		return rc;
+	in->new_first = in->new_last = id;
 	return 0;
 }
 
@@ -180,8 +228,7 @@ void ingest_free(struct ingest *in)
 {
 	if (!in)
 		return;
-	if (in->in_tx)
-		db_rollback(in->db);
+	tx_rollback(in);
 	db_exec(in->db, SQL_FK_ON, NULL);
 	buf_release(&in->norm);
 	buf_release(&in->clean);
@@ -193,9 +240,7 @@ int ingest_finish(struct ingest *in, struct derr *e)
 {
 	in->finished = 1;
 	if (in->o.strict && in->rep.rejected) {
-		if (in->in_tx)
-			db_rollback(in->db);
-		in->in_tx = 0;
+		tx_rollback(in);
 		return derr_set(e, DERR_PARSE, "%lld bad record%s: nothing ingested (--strict)",
 				(long long)in->rep.rejected, in->rep.rejected == 1 ? "" : "s");
 	}
@@ -273,7 +318,8 @@ static const char *record_meta(struct ingest *in, const cJSON *obj, const char *
 /* The shared body of ingest_prompt and of each file record. */
 static int add_occurrence(struct ingest *in, const char *text, const char *raw, const char *source,
 			  const char *source_id, const char *sha, long line, const char *domain,
-			  const cJSON *obj, int has_code, int64_t *prompt_id, int *is_new, struct derr *e)
+			  const cJSON *obj, int has_code, int defer, int64_t *prompt_id, int *is_new,
+			  struct derr *e)
 {
 	struct db_stmt *st;
 	char hash[33];
@@ -374,7 +420,11 @@ static int add_occurrence(struct ingest *in, const char *text, const char *raw, 
 		}
 	}
 
-	if (in->o.samples > 0) {
+	if (in->o.samples > 0 && defer && !found) {
+		if ((rc = defer_jobs(in, id, e)))
+			goto out;
+	} else if (in->o.samples > 0 && !(in->new_first && id >= in->new_first && id <= in->new_last)) {
+		/* (a prompt of the pending range gets its jobs with the range) */
 		rc = queue_enqueue(in->db, id, in->profile_id, in->o.samples, &added, e);
 		if (rc)
 			goto out;
@@ -404,7 +454,7 @@ int ingest_prompt(struct ingest *in, const char *text, const char *raw_reference
 		return derr_set(e, DERR_INVALID, "ingest_prompt: text and source are required");
 	if (!utf8_valid(text, strlen(text)))
 		return derr_set(e, DERR_UTF8, "invalid UTF-8 in the prompt");
-	rc = add_occurrence(in, text, raw_reference, source, source_id, file_sha256, line, domain, NULL, 0,
+	rc = add_occurrence(in, text, raw_reference, source, source_id, file_sha256, line, domain, NULL, 0, 0,
 			    prompt_id, is_new, e);
 	if (rc)
 		return rc;
@@ -551,7 +601,8 @@ static int ingest_record(struct ingest *in, const char *path, const char *source
 		has_code |= cJSON_GetObjectItemCaseSensitive(obj, code_fields[i]) != NULL;
 	sid = record_source_id(obj, idtmp, sizeof(idtmp));
 
-	rc = add_occurrence(in, prompt, raw, source, sid, sha, rec->line, NULL, obj, has_code, NULL, NULL, e);
+	rc = add_occurrence(in, prompt, raw, source, sid, sha, rec->line, NULL, obj, has_code, 1, NULL, NULL,
+			    e);
 	cJSON_Delete(obj);
 	if (rc == DERR_UTF8 || rc == DERR_INVALID || rc == DERR_LIMIT) {
 		report_bad(in, path, rec->line, e ? e->msg : derr_desc(rc));
@@ -593,10 +644,7 @@ int ingest_file(struct ingest *in, const char *path, struct derr *e)
 	free(refbuf);
 	if (rc < 0) {
 		derr_wrap(e, "%s", path);
-		if (in->in_tx) {
-			db_rollback(in->db);
-			in->in_tx = 0;
-		}
+		tx_rollback(in);
 		return rc;
 	}
 	in->rep.files++;

@@ -75,6 +75,9 @@ static const char SQL_FAIL[] =
 static const char SQL_ENQUEUE[] =
 	"INSERT OR IGNORE INTO jobs (prompt_id, profile_id, sample_index, created_at, "
 	"updated_at) VALUES (?1, ?2, ?3, ?4, ?4)";
+static const char SQL_ENQUEUE_RANGE[] =
+	"INSERT OR IGNORE INTO jobs (prompt_id, profile_id, sample_index, created_at, updated_at) "
+	"SELECT id, ?2, ?3, ?4, ?4 FROM prompts WHERE id BETWEEN ?1 AND ?5 ORDER BY id";
 
 static const char SQL_REQUEUE[] =
 	"UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_at = 0, lease_owner = NULL, "
@@ -450,6 +453,32 @@ int queue_enqueue(struct db *db, int64_t prompt_id, int64_t profile_id, int k, i
 		db_bind_int64(st, 2, profile_id);
 		db_bind_int64(st, 3, i);
 		db_bind_int64(st, 4, now);
+		rc = db_step(st, e);
+		db_reset(st);
+		if (rc < 0)
+			return rc;
+		n += db_changes(db);
+	}
+	if (added)
+		*added = n;
+	return 0;
+}
+
+int queue_enqueue_range(struct db *db, int64_t first_id, int64_t last_id, int64_t profile_id, int k,
+			int64_t *added, struct derr *e)
+{
+	struct db_stmt *st;
+	int64_t now = now_ms(), n = 0;
+	int rc = db_prepare_cached(db, SQL_ENQUEUE_RANGE, &st, e);
+
+	if (rc)
+		return rc;
+	for (int i = 0; i < k && first_id <= last_id; i++) {
+		db_bind_int64(st, 1, first_id);
+		db_bind_int64(st, 2, profile_id);
+		db_bind_int64(st, 3, i);
+		db_bind_int64(st, 4, now);
+		db_bind_int64(st, 5, last_id);
 		rc = db_step(st, e);
 		db_reset(st);
 		if (rc < 0)

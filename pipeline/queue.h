@@ -118,6 +118,13 @@ int64_t queue_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, double r)
 int queue_enqueue(struct db *db, int64_t prompt_id, int64_t profile_id, int k, int64_t *added,
 		  struct derr *e);
 
+/* The same for every prompt whose id lies in [first_id, last_id], as one
+ * statement per sample index: a bulk load (ingest) queues a whole batch of
+ * new prompts at once instead of stepping a statement per prompt.  Job ids
+ * follow sample index, then prompt id.  *added receives how many were new. */
+int queue_enqueue_range(struct db *db, int64_t first_id, int64_t last_id, int64_t profile_id, int k,
+			int64_t *added, struct derr *e);
+
 /* Put jobs back to queued (attempts reset): state "dead" or "failed" (NULL:
  * both), optional error code and minimum updated_at.  *n receives the count. */
 int queue_requeue(struct db *db, const char *state, const char *error_code, int64_t since_ms, int64_t *n,

@@ -197,6 +197,38 @@ static void test_basic(void)
 	db_close(db);
 }
 
+/* Jobs of new prompts are queued a batch at a time: across commits, with
+ * repeats inside and across batches, every prompt gets exactly K jobs. */
+static void test_job_batches(void)
+{
+	struct db *db = fresh_db("batches.db");
+	struct ingest_report r;
+	char body[8192];
+	size_t len = 0;
+
+	for (int i = 0; i < 60; i++) /* 40 prompts; each of the first 20 twice, 13 lines apart */
+		len += (size_t)snprintf(body + len, sizeof(body) - len, "{\"question\": \"Add %d and 1\"}\n",
+					i < 40 ? i : (i - 40) * 13 % 20);
+	const char *files[] = {write_file("rep.jsonl", body)};
+	struct ingest_options o = {.samples = 2, .batch_rows = 7};
+
+	T_EQ_INT(run_ingest(db, o, files, 1, &r), 0);
+	T_EQ_INT(r.new_prompts, 40);
+	T_EQ_INT(r.duplicates, 20);
+	T_EQ_INT(r.jobs_added, 80);
+	T_EQ_INT(q(db, "SELECT COUNT(*) FROM jobs"), 80);
+	T_EQ_INT(q(db, "SELECT COUNT(*) FROM (SELECT prompt_id FROM jobs GROUP BY prompt_id "
+		       "HAVING COUNT(*) = 2 AND MIN(sample_index) = 0 AND MAX(sample_index) = 1)"),
+		 40);
+	/* A larger K later: the missing sample of each, nothing else. */
+	o.samples = 3;
+	o.batch_rows = 11;
+	T_EQ_INT(run_ingest(db, o, files, 1, &r), 0);
+	T_EQ_INT(r.jobs_added, 40);
+	T_EQ_INT(q(db, "SELECT COUNT(*) FROM jobs WHERE sample_index = 2"), 40);
+	db_close(db);
+}
+
 static void test_strict_and_options(void)
 {
 	struct db *db = fresh_db("strict.db");
@@ -457,6 +489,7 @@ int main(void)
 {
 	t_tmpdir(dir, sizeof(dir));
 	test_basic();
+	test_job_batches();
 	test_strict_and_options();
 	test_full_disk();
 	test_readonly();
