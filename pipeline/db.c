@@ -189,7 +189,8 @@ void db_close(struct db *db)
 int db_migrate(struct db *db, int *from, int *to, struct derr *e)
 {
 	int ver = 0, rc;
-	char sql[64];
+	int64_t sv = 0;
+	char sql[96];
 
 	rc = db_user_version(db, &ver, e);
 	if (rc)
@@ -207,8 +208,13 @@ int db_migrate(struct db *db, int *from, int *to, struct derr *e)
 		if (rc)
 			return rc;
 		rc = db_exec(db, m->sql, e);
+		/* A migration may edit sqlite_schema directly (004): a new
+		 * schema_version makes every other connection reread it. */
+		if (!rc)
+			rc = db_query_int64(db, "PRAGMA schema_version", &sv, e);
 		if (!rc) {
-			snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", m->version);
+			snprintf(sql, sizeof(sql), "PRAGMA schema_version=%lld; PRAGMA user_version=%d",
+				 (long long)sv + 1, m->version);
 			rc = db_exec(db, sql, e);
 		}
 		if (!rc)

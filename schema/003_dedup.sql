@@ -1,4 +1,4 @@
--- 005_dedup.sql: the persistent near-duplicate index and the bookkeeping that
+-- 003_dedup.sql: the persistent near-duplicate index and the bookkeeping that
 -- makes `distill dedup` incremental (DESIGN §6).  Derived data only: the
 -- marks themselves are dup_members and contamination (001).
 

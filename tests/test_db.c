@@ -1,6 +1,7 @@
 /* test_db.c - open, migrate, statements, errors, backup. */
 #include "buf.h"
 #include "db.h"
+#include "schema.h"
 #include "t.h"
 
 #include <sys/wait.h>
@@ -104,6 +105,52 @@ int main(void)
 			T_EQ_INT(n, 1);
 			db_close(w);
 		}
+	}
+
+	/* 004 rewrites the long CHECK IN lists as comparisons, in place: a
+	 * database at version 3 with rows migrates, the rows stay valid, bad
+	 * values are still refused, and a connection opened before the
+	 * migration sees the new schema. */
+	{
+		char old[512];
+		struct db *o = NULL, *other = NULL;
+		snprintf(old, sizeof(old), "%s/v3.db", dir);
+		T_OK(db_open(&o, old, DB_OPEN_CREATE | DB_OPEN_ANY_VERSION, &e), &e);
+		for (int i = 0; i < schema_migration_count && schema_migrations[i].version <= 3; i++)
+			T_OK(db_exec(o, schema_migrations[i].sql, &e), &e);
+		T_OK(db_exec(o,
+			     "PRAGMA user_version = 3;"
+			     "INSERT INTO prompts(hash, norm_version, text, domain, created_at) "
+			     "VALUES ('h', 1, 't', 'code', 0);"
+			     "INSERT INTO profiles(name, created_at) VALUES ('p', 0);"
+			     "INSERT INTO jobs(prompt_id, profile_id, sample_index, state, created_at, "
+			     "updated_at) "
+			     "VALUES (1, 1, 0, 'dead', 0, 0)",
+			     &e),
+		     &e);
+		T_OK(db_open(&other, old, DB_OPEN_ANY_VERSION, &e), &e);
+		T_OK(db_query_int64(other, "SELECT COUNT(*) FROM jobs", &n, &e), &e);
+		T_OK(db_migrate(o, &from, &to, &e), &e);
+		T_EQ_INT(from, 3);
+		T_EQ_INT(to, db_schema_latest());
+		T_OK(db_query_int64(other,
+				    "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('prompts', 'jobs', "
+				    "'verdicts') "
+				    "AND (sql LIKE '%domain IN (%' OR sql LIKE '%state IN (%')",
+				    &n, &e),
+		     &e);
+		T_EQ_INT(n, 0);
+		struct buf ic3 = BUF_INIT(1 << 16);
+		T_OK(db_integrity_check(o, &ic3, &e), &e);
+		T_EQ_STR(buf_str(&ic3), "ok");
+		buf_release(&ic3);
+		T_EQ_INT(db_exec(other, "UPDATE jobs SET state = 'lost'", &e), DERR_DB);
+		T_EQ_INT(db_exec(o, "UPDATE prompts SET domain = 'poetry'", &e), DERR_DB);
+		T_OK(db_exec(o, "UPDATE prompts SET domain = 'general'; UPDATE jobs SET state = 'queued'",
+			     &e),
+		     &e);
+		db_close(other);
+		db_close(o);
 	}
 
 	/* A file that is not a database. */
