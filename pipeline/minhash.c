@@ -18,7 +18,6 @@
 #define LITTLE_ENDIAN_HOST 1
 #endif
 
-#define SHINGLE_SEED 0x5348494e474c4531ull /* fixed: stored signatures depend on it */
 #define BAND_SEED 0x42414e444b455931ull
 
 void minhash_tokens_init(struct minhash_tokens *t)
@@ -310,10 +309,8 @@ void minhash_init(struct minhash *m, const struct minhash_params *p)
 	m->p = *p;
 	s = p->seed;
 	for (int i = 0; i < MINHASH_PERM; i++) {
-		/* a1, a2 are 32-bit multiplier offsets, b a 64-bit offset. */
-		m->a1[i] = splitmix64(&s) & 0xffffffffu;
-		m->a2[i] = splitmix64(&s) & 0xffffffffu;
-		m->b[i] = splitmix64(&s);
+		m->a[i] = (uint32_t)(splitmix64(&s) >> 32) | 1u; /* odd: a bijection of 32-bit keys */
+		m->b[i] = (uint32_t)(splitmix64(&s) >> 32);
 	}
 	minhash_tokens_init(&m->tok);
 }
@@ -326,12 +323,22 @@ void minhash_release(struct minhash *m)
 	m->nsh = m->capsh = 0;
 }
 
+/* Shingle hashes: the polynomial sum_j h_(i+j) P^(k-1-j) mod 2^64 of the k
+ * token hashes, rolled from one shingle to the next with two multiplies
+ * instead of rehashing k words.  Token hashes are fmix64 outputs, so the sum
+ * of their multiples is uniform and two different shingles collide with
+ * probability about 2^-64; its high 32 bits are the signature key. */
+#define SHINGLE_P 0x9e3779b97f4a7c15ull /* odd */
+
 size_t minhash_shingle(struct minhash *m, const char *p, size_t n)
 {
 	struct minhash_tokens *t = &m->tok;
 	size_t k = (size_t)m->p.shingle, count;
+	const uint64_t *h;
+	uint64_t s = 0, pk = 1;
 
 	minhash_tokenize(t, p, n, m->p.flags);
+	h = t->hash;
 	m->nsh = 0;
 	if (t->n == 0)
 		return 0;
@@ -341,10 +348,20 @@ size_t minhash_shingle(struct minhash *m, const char *p, size_t n)
 		m->sh = xrealloc(m->sh, m->capsh * sizeof(*m->sh));
 	}
 	if (t->n < k) {
-		m->sh[0] = hash64(t->hash, t->n * sizeof(uint64_t), SHINGLE_SEED);
+		for (size_t i = 0; i < t->n; i++)
+			s = s * SHINGLE_P + h[i];
+		m->sh[0] = s;
 	} else {
-		for (size_t i = 0; i < count; i++)
-			m->sh[i] = hash64(t->hash + i, k * sizeof(uint64_t), SHINGLE_SEED);
+		for (size_t j = 0; j < k; j++) {
+			s = s * SHINGLE_P + h[j];
+			if (j + 1 < k)
+				pk *= SHINGLE_P;
+		}
+		m->sh[0] = s;
+		for (size_t i = 1; i < count; i++) {
+			s = (s - h[i - 1] * pk) * SHINGLE_P + h[i + k - 1];
+			m->sh[i] = s;
+		}
 	}
 	m->nsh = count;
 	return count;
@@ -375,11 +392,9 @@ void minhash_signature_scalar(const struct minhash *m, const uint64_t *sh, size_
 	for (int i = 0; i < MINHASH_PERM; i++)
 		sig[i] = UINT32_MAX;
 	for (size_t k = 0; k < n; k++) {
-		uint32_t xh = (uint32_t)(sh[k] >> 32), xl = (uint32_t)sh[k];
+		uint32_t x = (uint32_t)(sh[k] >> 32);
 		for (int i = 0; i < MINHASH_PERM; i++) {
-			uint64_t v =
-				(uint64_t)(uint32_t)(m->a1[i] + xh) * (uint32_t)(m->a2[i] + xl) + m->b[i];
-			uint32_t h = (uint32_t)(v >> 32);
+			uint32_t h = m->a[i] * x + m->b[i];
 			if (h < sig[i])
 				sig[i] = h;
 		}
@@ -387,51 +402,30 @@ void minhash_signature_scalar(const struct minhash *m, const uint64_t *sh, size_
 }
 
 #ifdef MINHASH_X86
-/* The same arithmetic, four permutations per instruction.  Each 64-bit lane
- * holds one permutation; _mm256_mul_epu32 multiplies the low 32 bits of each
- * lane, so the 32-bit sums (a + x) need no masking, and the shifted result
- * leaves the high half zero, which makes the 32-bit unsigned min exact. */
+/* The same arithmetic, eight permutations per instruction (32-bit lanes:
+ * _mm256_mullo_epi32 is the multiplication mod 2^32).  The permutations go
+ * in blocks of MINHASH_BLOCK: their multipliers, offsets and minima stay in
+ * registers while the loop runs over every shingle key. */
+#define MINHASH_BLOCK 32
+
 __attribute__((target("avx2"))) static void signature_avx2(const struct minhash *m, const uint64_t *sh,
 							   size_t n, uint32_t sig[MINHASH_PERM])
 {
-	__m256i acc[MINHASH_PERM / 4];
-	uint64_t out[4];
-	size_t k = 0;
-
-	for (int v = 0; v < MINHASH_PERM / 4; v++)
-		acc[v] = _mm256_set1_epi64x((long long)UINT32_MAX);
-	/* Two shingles per pass: each load of the permutation constants serves both. */
-	for (; k + 2 <= n; k += 2) {
-		__m256i xh0 = _mm256_set1_epi32((int)(uint32_t)(sh[k] >> 32));
-		__m256i xl0 = _mm256_set1_epi32((int)(uint32_t)sh[k]);
-		__m256i xh1 = _mm256_set1_epi32((int)(uint32_t)(sh[k + 1] >> 32));
-		__m256i xl1 = _mm256_set1_epi32((int)(uint32_t)sh[k + 1]);
-		for (int v = 0; v < MINHASH_PERM / 4; v++) {
-			__m256i a1 = _mm256_loadu_si256((const __m256i *)(m->a1 + 4 * v));
-			__m256i a2 = _mm256_loadu_si256((const __m256i *)(m->a2 + 4 * v));
-			__m256i b = _mm256_loadu_si256((const __m256i *)(m->b + 4 * v));
-			__m256i p0 = _mm256_mul_epu32(_mm256_add_epi32(a1, xh0), _mm256_add_epi32(a2, xl0));
-			__m256i p1 = _mm256_mul_epu32(_mm256_add_epi32(a1, xh1), _mm256_add_epi32(a2, xl1));
-			__m256i h0 = _mm256_srli_epi64(_mm256_add_epi64(p0, b), 32);
-			__m256i h1 = _mm256_srli_epi64(_mm256_add_epi64(p1, b), 32);
-			acc[v] = _mm256_min_epu32(acc[v], _mm256_min_epu32(h0, h1));
+	for (int base = 0; base < MINHASH_PERM; base += MINHASH_BLOCK) {
+		__m256i a[MINHASH_BLOCK / 8], b[MINHASH_BLOCK / 8], acc[MINHASH_BLOCK / 8];
+		for (int v = 0; v < MINHASH_BLOCK / 8; v++) {
+			a[v] = _mm256_loadu_si256((const __m256i *)(m->a + base + 8 * v));
+			b[v] = _mm256_loadu_si256((const __m256i *)(m->b + base + 8 * v));
+			acc[v] = _mm256_set1_epi32(-1);
 		}
-	}
-	for (; k < n; k++) {
-		__m256i xh = _mm256_set1_epi32((int)(uint32_t)(sh[k] >> 32));
-		__m256i xl = _mm256_set1_epi32((int)(uint32_t)sh[k]);
-		for (int v = 0; v < MINHASH_PERM / 4; v++) {
-			__m256i a1 = _mm256_loadu_si256((const __m256i *)(m->a1 + 4 * v));
-			__m256i a2 = _mm256_loadu_si256((const __m256i *)(m->a2 + 4 * v));
-			__m256i b = _mm256_loadu_si256((const __m256i *)(m->b + 4 * v));
-			__m256i p = _mm256_mul_epu32(_mm256_add_epi32(a1, xh), _mm256_add_epi32(a2, xl));
-			acc[v] = _mm256_min_epu32(acc[v], _mm256_srli_epi64(_mm256_add_epi64(p, b), 32));
+		for (size_t k = 0; k < n; k++) {
+			__m256i x = _mm256_set1_epi32((int)(uint32_t)(sh[k] >> 32));
+			for (int v = 0; v < MINHASH_BLOCK / 8; v++)
+				acc[v] = _mm256_min_epu32(
+					acc[v], _mm256_add_epi32(_mm256_mullo_epi32(a[v], x), b[v]));
 		}
-	}
-	for (int v = 0; v < MINHASH_PERM / 4; v++) {
-		_mm256_storeu_si256((__m256i *)out, acc[v]);
-		for (int j = 0; j < 4; j++)
-			sig[4 * v + j] = (uint32_t)out[j];
+		for (int v = 0; v < MINHASH_BLOCK / 8; v++)
+			_mm256_storeu_si256((__m256i *)(sig + base + 8 * v), acc[v]);
 	}
 }
 #endif
