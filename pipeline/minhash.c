@@ -33,14 +33,24 @@ void minhash_tokens_release(struct minhash_tokens *t)
 	minhash_tokens_init(t);
 }
 
+/* Room for at least `more` further tokens. */
+static void tokens_reserve(struct minhash_tokens *t, size_t more)
+{
+	size_t cap = t->cap ? t->cap : 256;
+	if (t->cap - t->n >= more)
+		return;
+	while (cap - t->n < more)
+		cap *= 2;
+	t->hash = xrealloc(t->hash, cap * sizeof(*t->hash));
+	t->off = xrealloc(t->off, cap * sizeof(*t->off));
+	t->len = xrealloc(t->len, cap * sizeof(*t->len));
+	t->cap = cap;
+}
+
 static void tokens_push(struct minhash_tokens *t, uint64_t h, size_t off, size_t len)
 {
-	if (t->n == t->cap) {
-		t->cap = t->cap ? 2 * t->cap : 256;
-		t->hash = xrealloc(t->hash, t->cap * sizeof(*t->hash));
-		t->off = xrealloc(t->off, t->cap * sizeof(*t->off));
-		t->len = xrealloc(t->len, t->cap * sizeof(*t->len));
-	}
+	if (t->n == t->cap)
+		tokens_reserve(t, 1);
 	t->hash[t->n] = h;
 	t->off[t->n] = (uint32_t)off;
 	t->len[t->n] = (uint32_t)len;
@@ -120,6 +130,26 @@ static inline uint64_t token_hash(const unsigned char *p, size_t n, size_t avail
 	return fmix64(h ^ len);
 }
 
+/* The hash of the token p[start, start + len): a word as token_hash, a
+ * symbol (sym = 1) as itself, not case-folded.  Words under 8 bytes and
+ * symbols with 8 bytes readable take one load and no branch on the kind. */
+static inline uint64_t any_token_hash(const unsigned char *p, size_t n, size_t start, size_t len,
+				      uint64_t sym)
+{
+	if (len < 8 && n - start >= 8) {
+		uint64_t v, keep = ~0ull >> (64 - 8 * len), word = sym - 1; /* all ones for a word */
+		memcpy(&v, p + start, 8);
+		if (!LITTLE_ENDIAN_HOST)
+			v = __builtin_bswap64(v);
+		v &= keep;
+		v |= ((~v & 0x8080808080808080ull) >> 2) & keep & word;
+		return fmix64(v ^ (((len & word) | (0x53 & ~word)) << 56));
+	}
+	if (sym)
+		return fmix64(p[start] ^ (0x53ull << 56));
+	return token_hash(p + start, len, n - start);
+}
+
 void minhash_tokenize_scalar(struct minhash_tokens *t, const char *text, size_t n, unsigned flags)
 {
 	const unsigned char *p = (const unsigned char *)text;
@@ -172,7 +202,6 @@ tokenize_avx2(struct minhash_tokens *t, const unsigned char *p, size_t n, unsign
 	for (size_t base = 0; base < n; base += 64) {
 		size_t len = n - base < 64 ? n - base : 64;
 		uint64_t W = 0, S = 0, HI = 0;
-		unsigned pos = 0;
 
 		if (len == 64) {
 			for (int h = 0; h < 2; h++) {
@@ -220,30 +249,46 @@ tokenize_avx2(struct minhash_tokens *t, const unsigned char *p, size_t n, unsign
 		}
 		if (!(flags & MINHASH_TOK_SYMBOLS))
 			S = 0;
-		for (;;) {
-			if (open) {
-				uint64_t z = ~W & (~0ull << pos);
-				if (!z)
-					break; /* the token goes on into the next block */
-				pos = (unsigned)__builtin_ctzll(z);
-				tokens_push(t, token_hash(p + start, base + pos - start, n - start), start,
-					    base + pos - start);
-				open = 0;
-			}
-			uint64_t c = (W | S) & (pos < 64 ? ~0ull << pos : 0);
-			if (!c)
-				break;
-			pos = (unsigned)__builtin_ctzll(c);
-			if (S >> pos & 1) {
-				tokens_push(t, fmix64(p[base + pos] ^ (0x53ull << 56)), base + pos, 1);
-				pos++;
-				if (pos == 64)
-					break;
-				continue;
-			}
-			open = 1;
-			start = base + pos;
+		/* Token starts and last bytes: a word run starts where the byte
+		 * before is no word byte and ends where the byte after is none;
+		 * a symbol is both.  A word still running at bit 63 has no last
+		 * byte here: it stays open into the next block. */
+		uint64_t ST = (W & ~((W << 1) | (uint64_t)open)) | S;
+		uint64_t L = ((W & ~(W >> 1)) & ~(W & (1ull << 63))) | S;
+		tokens_reserve(t, 65); /* at most 64 starts and one word closed */
+		/* Locals: stores through hash/off/len cannot then alias t. */
+		uint64_t *th = t->hash;
+		uint32_t *to = t->off, *tl = t->len;
+		size_t tn = t->n;
+		if (open) {
+			if (!~W)
+				continue; /* the word runs through the whole block */
+			unsigned z = (unsigned)__builtin_ctzll(~W);
+			size_t wl = base + z - start;
+			th[tn] = any_token_hash(p, n, start, wl, 0);
+			to[tn] = (uint32_t)start;
+			tl[tn] = (uint32_t)wl;
+			tn++;
+			if (z)
+				L &= L - 1;
+			open = 0;
 		}
+		while (ST) {
+			unsigned s0 = (unsigned)__builtin_ctzll(ST);
+			ST &= ST - 1;
+			if (!L) { /* only the last start can lack its end */
+				open = 1;
+				start = base + s0;
+				break;
+			}
+			unsigned e = (unsigned)__builtin_ctzll(L) + 1;
+			L &= L - 1;
+			th[tn] = any_token_hash(p, n, base + s0, e - s0, S >> s0 & 1);
+			to[tn] = (uint32_t)(base + s0);
+			tl[tn] = e - s0;
+			tn++;
+		}
+		t->n = tn;
 	}
 	if (open)
 		tokens_push(t, token_hash(p + start, n - start, n - start), start, n - start);
