@@ -548,8 +548,10 @@ int dedup_run(struct db *db, enum dedup_kind kind, const struct minhash_params *
 	memset(rep, 0, sizeof(*rep));
 	minhash_init(&r.mh, p);
 	r.it.bands = p->bands;
-	snprintf(params, sizeof(params), "v1 shingle=%d flags=%u threshold=%.6g bands=%d rows=%d seed=%llu",
-		 p->shingle, p->flags, p->threshold, p->bands, p->rows, (unsigned long long)p->seed);
+	/* The scheme first: an index made under another scheme is rebuilt. */
+	snprintf(params, sizeof(params), "v%d shingle=%d flags=%u threshold=%.6g bands=%d rows=%d seed=%llu",
+		 MINHASH_SCHEME, p->shingle, p->flags, p->threshold, p->bands, p->rows,
+		 (unsigned long long)p->seed);
 	if ((rc = state_get(db, r.def->name, stored, sizeof(stored), &last_id, e)))
 		goto out;
 	if (last_id >= 0 && strcmp(stored, params) != 0) {

@@ -18,7 +18,6 @@
 #define LITTLE_ENDIAN_HOST 1
 #endif
 
-#define SHINGLE_SEED 0x5348494e474c4531ull /* fixed: stored signatures depend on it */
 #define BAND_SEED 0x42414e444b455931ull
 
 void minhash_tokens_init(struct minhash_tokens *t)
@@ -34,14 +33,24 @@ void minhash_tokens_release(struct minhash_tokens *t)
 	minhash_tokens_init(t);
 }
 
+/* Room for at least `more` further tokens. */
+static void tokens_reserve(struct minhash_tokens *t, size_t more)
+{
+	size_t cap = t->cap ? t->cap : 256;
+	if (t->cap - t->n >= more)
+		return;
+	while (cap - t->n < more)
+		cap *= 2;
+	t->hash = xrealloc(t->hash, cap * sizeof(*t->hash));
+	t->off = xrealloc(t->off, cap * sizeof(*t->off));
+	t->len = xrealloc(t->len, cap * sizeof(*t->len));
+	t->cap = cap;
+}
+
 static void tokens_push(struct minhash_tokens *t, uint64_t h, size_t off, size_t len)
 {
-	if (t->n == t->cap) {
-		t->cap = t->cap ? 2 * t->cap : 256;
-		t->hash = xrealloc(t->hash, t->cap * sizeof(*t->hash));
-		t->off = xrealloc(t->off, t->cap * sizeof(*t->off));
-		t->len = xrealloc(t->len, t->cap * sizeof(*t->len));
-	}
+	if (t->n == t->cap)
+		tokens_reserve(t, 1);
 	t->hash[t->n] = h;
 	t->off[t->n] = (uint32_t)off;
 	t->len[t->n] = (uint32_t)len;
@@ -121,6 +130,26 @@ static inline uint64_t token_hash(const unsigned char *p, size_t n, size_t avail
 	return fmix64(h ^ len);
 }
 
+/* The hash of the token p[start, start + len): a word as token_hash, a
+ * symbol (sym = 1) as itself, not case-folded.  Words under 8 bytes and
+ * symbols with 8 bytes readable take one load and no branch on the kind. */
+static inline uint64_t any_token_hash(const unsigned char *p, size_t n, size_t start, size_t len,
+				      uint64_t sym)
+{
+	if (len < 8 && n - start >= 8) {
+		uint64_t v, keep = ~0ull >> (64 - 8 * len), word = sym - 1; /* all ones for a word */
+		memcpy(&v, p + start, 8);
+		if (!LITTLE_ENDIAN_HOST)
+			v = __builtin_bswap64(v);
+		v &= keep;
+		v |= ((~v & 0x8080808080808080ull) >> 2) & keep & word;
+		return fmix64(v ^ (((len & word) | (0x53 & ~word)) << 56));
+	}
+	if (sym)
+		return fmix64(p[start] ^ (0x53ull << 56));
+	return token_hash(p + start, len, n - start);
+}
+
 void minhash_tokenize_scalar(struct minhash_tokens *t, const char *text, size_t n, unsigned flags)
 {
 	const unsigned char *p = (const unsigned char *)text;
@@ -173,7 +202,6 @@ tokenize_avx2(struct minhash_tokens *t, const unsigned char *p, size_t n, unsign
 	for (size_t base = 0; base < n; base += 64) {
 		size_t len = n - base < 64 ? n - base : 64;
 		uint64_t W = 0, S = 0, HI = 0;
-		unsigned pos = 0;
 
 		if (len == 64) {
 			for (int h = 0; h < 2; h++) {
@@ -221,30 +249,46 @@ tokenize_avx2(struct minhash_tokens *t, const unsigned char *p, size_t n, unsign
 		}
 		if (!(flags & MINHASH_TOK_SYMBOLS))
 			S = 0;
-		for (;;) {
-			if (open) {
-				uint64_t z = ~W & (~0ull << pos);
-				if (!z)
-					break; /* the token goes on into the next block */
-				pos = (unsigned)__builtin_ctzll(z);
-				tokens_push(t, token_hash(p + start, base + pos - start, n - start), start,
-					    base + pos - start);
-				open = 0;
-			}
-			uint64_t c = (W | S) & (pos < 64 ? ~0ull << pos : 0);
-			if (!c)
-				break;
-			pos = (unsigned)__builtin_ctzll(c);
-			if (S >> pos & 1) {
-				tokens_push(t, fmix64(p[base + pos] ^ (0x53ull << 56)), base + pos, 1);
-				pos++;
-				if (pos == 64)
-					break;
-				continue;
-			}
-			open = 1;
-			start = base + pos;
+		/* Token starts and last bytes: a word run starts where the byte
+		 * before is no word byte and ends where the byte after is none;
+		 * a symbol is both.  A word still running at bit 63 has no last
+		 * byte here: it stays open into the next block. */
+		uint64_t ST = (W & ~((W << 1) | (uint64_t)open)) | S;
+		uint64_t L = ((W & ~(W >> 1)) & ~(W & (1ull << 63))) | S;
+		tokens_reserve(t, 65); /* at most 64 starts and one word closed */
+		/* Locals: stores through hash/off/len cannot then alias t. */
+		uint64_t *th = t->hash;
+		uint32_t *to = t->off, *tl = t->len;
+		size_t tn = t->n;
+		if (open) {
+			if (!~W)
+				continue; /* the word runs through the whole block */
+			unsigned z = (unsigned)__builtin_ctzll(~W);
+			size_t wl = base + z - start;
+			th[tn] = any_token_hash(p, n, start, wl, 0);
+			to[tn] = (uint32_t)start;
+			tl[tn] = (uint32_t)wl;
+			tn++;
+			if (z)
+				L &= L - 1;
+			open = 0;
 		}
+		while (ST) {
+			unsigned s0 = (unsigned)__builtin_ctzll(ST);
+			ST &= ST - 1;
+			if (!L) { /* only the last start can lack its end */
+				open = 1;
+				start = base + s0;
+				break;
+			}
+			unsigned e = (unsigned)__builtin_ctzll(L) + 1;
+			L &= L - 1;
+			th[tn] = any_token_hash(p, n, base + s0, e - s0, S >> s0 & 1);
+			to[tn] = (uint32_t)(base + s0);
+			tl[tn] = e - s0;
+			tn++;
+		}
+		t->n = tn;
 	}
 	if (open)
 		tokens_push(t, token_hash(p + start, n - start, n - start), start, n - start);
@@ -310,10 +354,8 @@ void minhash_init(struct minhash *m, const struct minhash_params *p)
 	m->p = *p;
 	s = p->seed;
 	for (int i = 0; i < MINHASH_PERM; i++) {
-		/* a1, a2 are 32-bit multiplier offsets, b a 64-bit offset. */
-		m->a1[i] = splitmix64(&s) & 0xffffffffu;
-		m->a2[i] = splitmix64(&s) & 0xffffffffu;
-		m->b[i] = splitmix64(&s);
+		m->a[i] = (uint32_t)(splitmix64(&s) >> 32) | 1u; /* odd: a bijection of 32-bit keys */
+		m->b[i] = (uint32_t)(splitmix64(&s) >> 32);
 	}
 	minhash_tokens_init(&m->tok);
 }
@@ -326,12 +368,22 @@ void minhash_release(struct minhash *m)
 	m->nsh = m->capsh = 0;
 }
 
+/* Shingle hashes: the polynomial sum_j h_(i+j) P^(k-1-j) mod 2^64 of the k
+ * token hashes, rolled from one shingle to the next with two multiplies
+ * instead of rehashing k words.  Token hashes are fmix64 outputs, so the sum
+ * of their multiples is uniform and two different shingles collide with
+ * probability about 2^-64; its high 32 bits are the signature key. */
+#define SHINGLE_P 0x9e3779b97f4a7c15ull /* odd */
+
 size_t minhash_shingle(struct minhash *m, const char *p, size_t n)
 {
 	struct minhash_tokens *t = &m->tok;
 	size_t k = (size_t)m->p.shingle, count;
+	const uint64_t *h;
+	uint64_t s = 0, pk = 1;
 
 	minhash_tokenize(t, p, n, m->p.flags);
+	h = t->hash;
 	m->nsh = 0;
 	if (t->n == 0)
 		return 0;
@@ -341,10 +393,20 @@ size_t minhash_shingle(struct minhash *m, const char *p, size_t n)
 		m->sh = xrealloc(m->sh, m->capsh * sizeof(*m->sh));
 	}
 	if (t->n < k) {
-		m->sh[0] = hash64(t->hash, t->n * sizeof(uint64_t), SHINGLE_SEED);
+		for (size_t i = 0; i < t->n; i++)
+			s = s * SHINGLE_P + h[i];
+		m->sh[0] = s;
 	} else {
-		for (size_t i = 0; i < count; i++)
-			m->sh[i] = hash64(t->hash + i, k * sizeof(uint64_t), SHINGLE_SEED);
+		for (size_t j = 0; j < k; j++) {
+			s = s * SHINGLE_P + h[j];
+			if (j + 1 < k)
+				pk *= SHINGLE_P;
+		}
+		m->sh[0] = s;
+		for (size_t i = 1; i < count; i++) {
+			s = (s - h[i - 1] * pk) * SHINGLE_P + h[i + k - 1];
+			m->sh[i] = s;
+		}
 	}
 	m->nsh = count;
 	return count;
@@ -375,11 +437,9 @@ void minhash_signature_scalar(const struct minhash *m, const uint64_t *sh, size_
 	for (int i = 0; i < MINHASH_PERM; i++)
 		sig[i] = UINT32_MAX;
 	for (size_t k = 0; k < n; k++) {
-		uint32_t xh = (uint32_t)(sh[k] >> 32), xl = (uint32_t)sh[k];
+		uint32_t x = (uint32_t)(sh[k] >> 32);
 		for (int i = 0; i < MINHASH_PERM; i++) {
-			uint64_t v =
-				(uint64_t)(uint32_t)(m->a1[i] + xh) * (uint32_t)(m->a2[i] + xl) + m->b[i];
-			uint32_t h = (uint32_t)(v >> 32);
+			uint32_t h = m->a[i] * x + m->b[i];
 			if (h < sig[i])
 				sig[i] = h;
 		}
@@ -387,51 +447,30 @@ void minhash_signature_scalar(const struct minhash *m, const uint64_t *sh, size_
 }
 
 #ifdef MINHASH_X86
-/* The same arithmetic, four permutations per instruction.  Each 64-bit lane
- * holds one permutation; _mm256_mul_epu32 multiplies the low 32 bits of each
- * lane, so the 32-bit sums (a + x) need no masking, and the shifted result
- * leaves the high half zero, which makes the 32-bit unsigned min exact. */
+/* The same arithmetic, eight permutations per instruction (32-bit lanes:
+ * _mm256_mullo_epi32 is the multiplication mod 2^32).  The permutations go
+ * in blocks of MINHASH_BLOCK: their multipliers, offsets and minima stay in
+ * registers while the loop runs over every shingle key. */
+#define MINHASH_BLOCK 32
+
 __attribute__((target("avx2"))) static void signature_avx2(const struct minhash *m, const uint64_t *sh,
 							   size_t n, uint32_t sig[MINHASH_PERM])
 {
-	__m256i acc[MINHASH_PERM / 4];
-	uint64_t out[4];
-	size_t k = 0;
-
-	for (int v = 0; v < MINHASH_PERM / 4; v++)
-		acc[v] = _mm256_set1_epi64x((long long)UINT32_MAX);
-	/* Two shingles per pass: each load of the permutation constants serves both. */
-	for (; k + 2 <= n; k += 2) {
-		__m256i xh0 = _mm256_set1_epi32((int)(uint32_t)(sh[k] >> 32));
-		__m256i xl0 = _mm256_set1_epi32((int)(uint32_t)sh[k]);
-		__m256i xh1 = _mm256_set1_epi32((int)(uint32_t)(sh[k + 1] >> 32));
-		__m256i xl1 = _mm256_set1_epi32((int)(uint32_t)sh[k + 1]);
-		for (int v = 0; v < MINHASH_PERM / 4; v++) {
-			__m256i a1 = _mm256_loadu_si256((const __m256i *)(m->a1 + 4 * v));
-			__m256i a2 = _mm256_loadu_si256((const __m256i *)(m->a2 + 4 * v));
-			__m256i b = _mm256_loadu_si256((const __m256i *)(m->b + 4 * v));
-			__m256i p0 = _mm256_mul_epu32(_mm256_add_epi32(a1, xh0), _mm256_add_epi32(a2, xl0));
-			__m256i p1 = _mm256_mul_epu32(_mm256_add_epi32(a1, xh1), _mm256_add_epi32(a2, xl1));
-			__m256i h0 = _mm256_srli_epi64(_mm256_add_epi64(p0, b), 32);
-			__m256i h1 = _mm256_srli_epi64(_mm256_add_epi64(p1, b), 32);
-			acc[v] = _mm256_min_epu32(acc[v], _mm256_min_epu32(h0, h1));
+	for (int base = 0; base < MINHASH_PERM; base += MINHASH_BLOCK) {
+		__m256i a[MINHASH_BLOCK / 8], b[MINHASH_BLOCK / 8], acc[MINHASH_BLOCK / 8];
+		for (int v = 0; v < MINHASH_BLOCK / 8; v++) {
+			a[v] = _mm256_loadu_si256((const __m256i *)(m->a + base + 8 * v));
+			b[v] = _mm256_loadu_si256((const __m256i *)(m->b + base + 8 * v));
+			acc[v] = _mm256_set1_epi32(-1);
 		}
-	}
-	for (; k < n; k++) {
-		__m256i xh = _mm256_set1_epi32((int)(uint32_t)(sh[k] >> 32));
-		__m256i xl = _mm256_set1_epi32((int)(uint32_t)sh[k]);
-		for (int v = 0; v < MINHASH_PERM / 4; v++) {
-			__m256i a1 = _mm256_loadu_si256((const __m256i *)(m->a1 + 4 * v));
-			__m256i a2 = _mm256_loadu_si256((const __m256i *)(m->a2 + 4 * v));
-			__m256i b = _mm256_loadu_si256((const __m256i *)(m->b + 4 * v));
-			__m256i p = _mm256_mul_epu32(_mm256_add_epi32(a1, xh), _mm256_add_epi32(a2, xl));
-			acc[v] = _mm256_min_epu32(acc[v], _mm256_srli_epi64(_mm256_add_epi64(p, b), 32));
+		for (size_t k = 0; k < n; k++) {
+			__m256i x = _mm256_set1_epi32((int)(uint32_t)(sh[k] >> 32));
+			for (int v = 0; v < MINHASH_BLOCK / 8; v++)
+				acc[v] = _mm256_min_epu32(
+					acc[v], _mm256_add_epi32(_mm256_mullo_epi32(a[v], x), b[v]));
 		}
-	}
-	for (int v = 0; v < MINHASH_PERM / 4; v++) {
-		_mm256_storeu_si256((__m256i *)out, acc[v]);
-		for (int j = 0; j < 4; j++)
-			sig[4 * v + j] = (uint32_t)out[j];
+		for (int v = 0; v < MINHASH_BLOCK / 8; v++)
+			_mm256_storeu_si256((__m256i *)(sig + base + 8 * v), acc[v]);
 	}
 }
 #endif

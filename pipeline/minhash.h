@@ -12,11 +12,12 @@
  * (+ - * / = < > ( ) ...) is also a token of its own, so "3+4" and "3*4"
  * differ; dedup uses that, decontamination does not.
  *
- * Hashing: a shingle of k consecutive tokens is hashed with hash64 over the
- * tokens' 64-bit hashes; permutation i maps a shingle hash x = (xh, xl) to
- * ((a1_i + xh)(a2_i + xl) + b_i) >> 32 with 32-bit additions and a 32x32->64
- * multiply (pair-multiply-shift, a multiply-shift scheme for 64-bit keys),
- * which vectorises to 4 permutations per AVX2 instruction.
+ * Hashing (MINHASH_SCHEME 2): a shingle of k consecutive tokens hashes to
+ * the polynomial sum_j h_j P^(k-1-j) mod 2^64 of its tokens' 64-bit hashes,
+ * rolled along the text with two multiplies per shingle.  Permutation i maps
+ * the high 32 bits x of a shingle hash to a_i x + b_i mod 2^32 (a_i odd: a
+ * bijection; the minimum is decided by the high bits of a_i x, a
+ * multiply-shift hash of x), eight permutations per AVX2 instruction.
  */
 #ifndef DISTILL_MINHASH_H
 #define DISTILL_MINHASH_H
@@ -25,6 +26,12 @@
 #include <stdint.h>
 
 #define MINHASH_PERM 128 /* permutations per signature */
+
+/* The signature scheme: shingle hashing and permutations.  Signatures and
+ * band keys of another scheme are not comparable; dedup stores this with its
+ * index and rebuilds an index made under another.  Scheme 1 hashed shingles
+ * with hash64 and permuted 64-bit keys; scheme 2 is described above. */
+#define MINHASH_SCHEME 2
 #define MINHASH_MAX_BANDS MINHASH_PERM
 
 enum minhash_tok_flags {
@@ -74,7 +81,7 @@ double minhash_candidate_prob(int bands, int rows, double j);
 /* A hasher: the permutations drawn from params->seed, and scratch space. */
 struct minhash {
 	struct minhash_params p;
-	uint64_t a1[MINHASH_PERM], a2[MINHASH_PERM], b[MINHASH_PERM];
+	uint32_t a[MINHASH_PERM], b[MINHASH_PERM]; /* permutation i: x -> a[i] x + b[i] mod 2^32 */
 	struct minhash_tokens tok;
 	uint64_t *sh; /* shingle hashes of the last text */
 	size_t nsh, capsh;

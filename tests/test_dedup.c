@@ -358,6 +358,35 @@ int main(void)
 		again = dump(db, "prompt");
 		T_EQ_STR(again, got);
 		free(again);
+		/* An index written under an older signature scheme (its band keys
+		 * mean nothing now) is rebuilt, giving the marks of a fresh run. */
+		{
+			struct derr e2 = {0};
+			char want[32];
+			T_OK(db_exec(db,
+				     "UPDATE dedup_state SET params = 'v1' || substr(params, 3) WHERE kind = "
+				     "'prompt';"
+				     " UPDATE dedup_index SET bands = zeroblob(length(bands)) WHERE kind = "
+				     "'prompt'",
+				     &e2),
+			     &e2);
+			r = run(db, DEDUP_PROMPT, 0.8);
+			T_EQ_INT(r.rebuilt, 1);
+			T_EQ_INT(r.new_items, 4);
+			again = dump(db, "prompt");
+			T_EQ_STR(again, got);
+			free(again);
+			snprintf(want, sizeof(want), "v%d %%", MINHASH_SCHEME);
+			char sql[160];
+			snprintf(
+				sql, sizeof(sql),
+				"SELECT count(*) FROM dedup_state WHERE kind = 'prompt' AND params LIKE '%s'",
+				want);
+			T_EQ_INT(q(db, sql), 1);
+			r = run(db, DEDUP_PROMPT, 0.8); /* and then it is current */
+			T_EQ_INT(r.rebuilt, 0);
+			T_EQ_INT(r.new_items, 0);
+		}
 		free(got);
 		db_close(db);
 	}

@@ -131,6 +131,35 @@ int main(void)
 			}
 		}
 		T_EQ_INT(bad, 0);
+		/* Long words across several 64-byte blocks, texts ending inside a
+		 * word exactly at a block end, and symbols at the very end. */
+		for (int round = 0; round < 2000 && !bad; round++) {
+			size_t o = 0, want = 1 + rng(&s) % 390;
+			while (o < want) {
+				size_t run = 1 + rng(&s) % (rng(&s) % 4 == 0 ? 150 : 9);
+				unsigned kind = (unsigned)(rng(&s) % 4);
+				for (size_t i = 0; i < run && o < sizeof(buf); i++)
+					buf[o++] = kind == 0   ? ' '
+						   : kind == 1 ? '+'
+						   : kind == 2 ? (char)('a' + rng(&s) % 26)
+							       : (char)('A' + rng(&s) % 40);
+			}
+			if (rng(&s) % 3 == 0)
+				o = o >= 128 ? 128 : 64 < o ? 64 : o;
+			for (unsigned fl = 0; fl < 2; fl++) {
+				minhash_tokenize(&t, buf, o, fl);
+				minhash_tokenize_scalar(&v, buf, o, fl);
+				bad |= t.n != v.n;
+				for (size_t i = 0; i < t.n && !bad; i++)
+					bad |= t.hash[i] != v.hash[i] || t.off[i] != v.off[i] ||
+					       t.len[i] != v.len[i];
+				if (bad)
+					fprintf(stderr,
+						"tokenizers differ on long round %d (%zu bytes, flags %u)\n",
+						round, o, fl);
+			}
+		}
+		T_EQ_INT(bad, 0);
 		minhash_tokens_release(&v);
 	}
 	minhash_tokens_release(&t);
@@ -166,6 +195,30 @@ int main(void)
 	T_EQ_DBL(minhash_jaccard(a, na, b, nb), 0.0, 0);
 	/* Repeats count once in the set. */
 	T_EQ_INT(set_of(&m, "a b c d e a b c d e a b c d e", a, 512), 5);
+	/* Rolled shingle hashes equal those of each window hashed alone, so the
+	 * same words give the same shingle wherever they stand. */
+	{
+		static const char *const w[] = {"alpha",   "Beta", "7",	  "+",	   "gamma", "delta",
+						"epsilon", "zeta", "eta", "theta", "iota",  "kappa"};
+		char text[256], win[128];
+		size_t o = 0, cnt;
+		uint64_t rolled[16];
+		for (size_t i = 0; i < ARRAY_LEN(w); i++)
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s ", w[i]);
+		cnt = minhash_shingle(&m, text, o);
+		T_EQ_INT(cnt, ARRAY_LEN(w) - 4);
+		memcpy(rolled, m.sh, cnt * sizeof(*rolled));
+		for (size_t i = 0; i < cnt; i++) {
+			size_t wo = 0;
+			for (size_t j = i; j < i + 5; j++)
+				wo += (size_t)snprintf(win + wo, sizeof(win) - wo, "%s ", w[j]);
+			T_EQ_INT(minhash_shingle(&m, win, wo), 1);
+			T_TRUE(m.sh[0] == rolled[i]);
+		}
+		/* Order within a shingle matters. */
+		minhash_shingle(&m, "Beta alpha 7 + gamma", 20);
+		T_TRUE(m.sh[0] != rolled[0]);
+	}
 
 	/* Exact Jaccard. */
 	{
@@ -186,6 +239,12 @@ int main(void)
 		s = seed;
 		for (int i = 0; i < 400; i++)
 			sh[i] = rng(&s);
+		/* Bit for bit, at every count around the vector widths. */
+		for (size_t cnt = 0; cnt <= 400; cnt += cnt < 40 ? 1 : 37) {
+			minhash_signature(&m, sh, cnt, s1);
+			minhash_signature_scalar(&m, sh, cnt, s2);
+			T_TRUE(memcmp(s1, s2, sizeof(s1)) == 0);
+		}
 		minhash_signature(&m, sh, 400, s1);
 		minhash_signature_scalar(&m, sh, 400, s2);
 		T_TRUE(memcmp(s1, s2, sizeof(s1)) == 0);
