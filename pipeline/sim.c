@@ -1098,14 +1098,16 @@ static int noise_wrong_replay(struct buf *b)
 
 static void noise_pad(struct trace *t, size_t want)
 {
-	static const char line[] = ": the steps above are consistent with the question.";
+#define PAD_LINE ": the steps above are consistent with the question."
+	static const char line[64] = PAD_LINE; /* zero-filled to a fixed copy size */
 	struct buf *b = &t->reasoning;
 	if (b->len < want)
-		buf_grow(b, want - b->len + 128);
+		buf_grow(b, want - b->len + 256);
 	/* printf and an append per piece were most of a padded reply's cost:
 	 * count by hand, build each line whole and store it straight into the
 	 * room made above (the append path only when that runs out). */
-	char ln[96] = "\nCheck ";
+	enum { LN = 128 }; /* a line is at most 7 + 10 + 51 bytes; copies are whole LN */
+	char ln[LN + 64] = "\nCheck ";
 	for (int k = 1; b->len < want; k++) {
 		char d[12];
 		size_t nd = 0, len = 7;
@@ -1113,16 +1115,17 @@ static void noise_pad(struct trace *t, size_t want)
 			d[nd++] = (char)('0' + v % 10);
 		while (nd)
 			ln[len++] = d[--nd];
-		memcpy(ln + len, line, sizeof(line) - 1);
-		len += sizeof(line) - 1;
-		if (b->cap - b->len > len) {
-			memcpy(b->data + b->len, ln, len);
+		memcpy(ln + len, line, 64); /* fixed sizes: a few vector moves, no rep movs */
+		len += sizeof(PAD_LINE) - 1;
+		if (b->cap - b->len > LN) {
+			memcpy(b->data + b->len, ln, LN);
 			b->len += len;
 			b->data[b->len] = '\0';
 		} else if (buf_append(b, ln, len)) {
 			break;
 		}
 	}
+#undef PAD_LINE
 }
 
 /* ---- requests ----------------------------------------------------------------- */
