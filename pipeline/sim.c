@@ -25,6 +25,9 @@ const char *const sim_fault_names[SIM_FAULT_COUNT] = {"none",	   "http_429", "ht
 						      "malformed", "close",    "stall"};
 const char *const sim_kind_names[SIM_KIND_COUNT] = {"add", "sub", "mul", "word"};
 
+/* Append a string literal without measuring it. */
+#define PUT_LIT(b, lit) buf_append((b), "" lit, sizeof(lit) - 1)
+
 /* Caps on what one reply may hold: far above any sane max_tokens. */
 #define TEXT_MAX ((size_t)8 << 20)
 #define BODY_MAX ((size_t)64 << 20)
@@ -725,18 +728,24 @@ static int word_match_at(const struct word_tmpl *w, const char *text, int64_t nu
 
 static int find_word(const char *text, struct task *t)
 {
+	const char *end = text + strlen(text);
 	for (size_t i = 0; i < ARRAY_SIZE(word_tmpls); i++) {
 		const struct word_tmpl *w = &word_tmpls[i];
 		size_t lit = strcspn(w->text, "%");
-		const char *p = text;
-		while ((p = memmem(p, strlen(p), w->text, lit))) {
+		/* Each place the literal start occurs, in order.  memchr for its
+		 * first byte, then compare: memmem's setup was most of this on
+		 * short prompts. */
+		for (const char *p = text; p + lit <= end; p++) {
+			if (lit && !(p = memchr(p, w->text[0], (size_t)(end - p) - lit + 1)))
+				break;
+			if (memcmp(p, w->text, lit))
+				continue;
 			if (!word_match_at(w, p, t->num) && !word_eval(w, t->num, t->val)) {
 				t->kind = SIM_KIND_WORD;
 				t->tmpl = w;
 				t->answer = t->val[4];
 				return 0;
 			}
-			p++;
 		}
 	}
 	return -1;
@@ -780,24 +789,89 @@ static void put_i64(struct buf *b, int64_t v)
 	buf_append(b, d + sizeof(d) - n, (size_t)n);
 }
 
+/* A write combiner: the traces are made of many short pieces, and an
+ * append per piece was a real share of a reply.  Pieces gather in s and go
+ * to the buffer in one append when it fills and at ln_done. */
+struct line {
+	struct buf *b;
+	size_t n;
+	char s[256];
+};
+
+/* Not an initializer: that would zero s on every call. */
+static void ln_init(struct line *l, struct buf *b)
+{
+	l->b = b;
+	l->n = 0;
+}
+
+static void ln_flush(struct line *l)
+{
+	buf_append(l->b, l->s, l->n);
+	l->n = 0;
+}
+
+static void ln_str(struct line *l, const char *s, size_t n)
+{
+	if (n > sizeof(l->s) - l->n) {
+		ln_flush(l);
+		if (n > sizeof(l->s)) {
+			buf_append(l->b, s, n);
+			return;
+		}
+	}
+	memcpy(l->s + l->n, s, n);
+	l->n += n;
+}
+
+#define LN_LIT(l, lit) ln_str((l), "" lit, sizeof(lit) - 1)
+
+static void ln_c(struct line *l, char c)
+{
+	ln_str(l, &c, 1);
+}
+
+static void ln_i64(struct line *l, int64_t v)
+{
+	char d[24];
+	int n = 0;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do {
+		d[sizeof(d) - 1 - n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		d[sizeof(d) - 1 - n++] = '-';
+	ln_str(l, d + sizeof(d) - n, (size_t)n);
+}
+
 static void trace_add(struct buf *r, int64_t a, int64_t b)
 {
 	int da[20], db[20], na = digits_of(a, da), nb = digits_of(b, db), n = na > nb ? na : nb, carry = 0;
+	struct line l;
+	ln_init(&l, r);
 	for (int i = 0; i < n; i++) {
 		int x = i < na ? da[i] : 0, y = i < nb ? db[i] : 0, s = x + y + carry;
 		/* "2. 4+8+1=13: write 3, carry 1." */
-		put_i64(r, i + 1);
-		buf_puts(r, ". ");
-		put_i64(r, x);
-		buf_putc(r, '+');
-		put_i64(r, y);
-		buf_puts(r, carry ? "+1=" : "=");
-		put_i64(r, s);
-		buf_puts(r, ": write ");
+		ln_i64(&l, i + 1);
+		LN_LIT(&l, ". ");
+		ln_i64(&l, x);
+		ln_c(&l, '+');
+		ln_i64(&l, y);
+		if (carry)
+			LN_LIT(&l, "+1=");
+		else
+			LN_LIT(&l, "=");
+		ln_i64(&l, s);
+		LN_LIT(&l, ": write ");
 		carry = s >= 10;
-		put_i64(r, carry && i + 1 < n ? s % 10 : s);
-		buf_puts(r, carry && i + 1 < n ? ", carry 1.\n" : ".\n");
+		ln_i64(&l, carry && i + 1 < n ? s % 10 : s);
+		if (carry && i + 1 < n)
+			LN_LIT(&l, ", carry 1.\n");
+		else
+			LN_LIT(&l, ".\n");
 	}
+	ln_flush(&l);
 }
 
 static void trace_sub(struct buf *r, int64_t a, int64_t b)
@@ -882,37 +956,47 @@ static void trace_task(const struct task *k, int64_t ans, int wait, struct trace
 	} else {
 		trace_mul(r, k->a, k->b);
 	}
-	if (wait) {
-		if (k->kind == SIM_KIND_ADD)
-			buf_printf(r, "Wait, check: %" PRId64 "-%" PRId64 "=%" PRId64 ". Yes.\n", ans, k->b,
-				   ans - k->b);
-		else if (k->kind == SIM_KIND_SUB)
-			buf_printf(r, "Wait, check: %" PRId64 "+%" PRId64 "=%" PRId64 ". Yes.\n", ans, k->b,
-				   ans + k->b);
-		else
-			buf_printf(r,
-				   "Wait, check the size: about %" PRId64 "*%" PRId64 ", so %" PRId64
-				   " fits.\n",
-				   k->a, k->b, ans);
+	struct line l;
+	ln_init(&l, r);
+	if (wait && k->kind != SIM_KIND_MUL) {
+		/* "Wait, check: 936-589=347. Yes." (the inverse operation) */
+		LN_LIT(&l, "Wait, check: ");
+		ln_i64(&l, ans);
+		ln_c(&l, k->kind == SIM_KIND_ADD ? '-' : '+');
+		ln_i64(&l, k->b);
+		ln_c(&l, '=');
+		ln_i64(&l, k->kind == SIM_KIND_ADD ? ans - k->b : ans + k->b);
+		LN_LIT(&l, ". Yes.\n");
+	} else if (wait) {
+		LN_LIT(&l, "Wait, check the size: about ");
+		ln_i64(&l, k->a);
+		ln_c(&l, '*');
+		ln_i64(&l, k->b);
+		LN_LIT(&l, ", so ");
+		ln_i64(&l, ans);
+		LN_LIT(&l, " fits.\n");
 	}
 	/* "So 347+589=936." and "347 + 589 = 936\n\n\boxed{936}" */
-	buf_puts(r, "So ");
-	put_i64(r, k->a);
-	buf_putc(r, sym[k->kind]);
-	put_i64(r, k->b);
-	buf_putc(r, '=');
-	put_i64(r, ans);
-	buf_putc(r, '.');
-	put_i64(&t->answer, k->a);
-	buf_putc(&t->answer, ' ');
-	buf_putc(&t->answer, sym[k->kind]);
-	buf_putc(&t->answer, ' ');
-	put_i64(&t->answer, k->b);
-	buf_puts(&t->answer, " = ");
-	put_i64(&t->answer, ans);
-	buf_puts(&t->answer, "\n\n\\boxed{");
-	put_i64(&t->answer, ans);
-	buf_putc(&t->answer, '}');
+	LN_LIT(&l, "So ");
+	ln_i64(&l, k->a);
+	ln_c(&l, sym[k->kind]);
+	ln_i64(&l, k->b);
+	ln_c(&l, '=');
+	ln_i64(&l, ans);
+	ln_c(&l, '.');
+	ln_flush(&l);
+	l.b = &t->answer;
+	ln_i64(&l, k->a);
+	ln_c(&l, ' ');
+	ln_c(&l, sym[k->kind]);
+	ln_c(&l, ' ');
+	ln_i64(&l, k->b);
+	LN_LIT(&l, " = ");
+	ln_i64(&l, ans);
+	LN_LIT(&l, "\n\n\\boxed{");
+	ln_i64(&l, ans);
+	ln_c(&l, '}');
+	ln_flush(&l);
 }
 
 /* Copy at most max bytes of s, cut at a UTF-8 boundary. */
@@ -928,7 +1012,7 @@ static size_t utf8_prefix(const char *s, size_t n, size_t max)
 static void trace_generic(const char *user, uint64_t *rng, struct trace *t)
 {
 	size_t n = strlen(user), q = utf8_prefix(user, n, 80);
-	buf_puts(&t->reasoning, "1. The question asks: \"");
+	PUT_LIT(&t->reasoning, "1. The question asks: \"");
 	for (size_t i = 0; i < q; i++)
 		buf_putc(&t->reasoning, user[i] == '\n' ? ' ' : user[i]);
 	buf_puts(&t->reasoning, q < n ? "...\"\n" : "\"\n");
@@ -1002,7 +1086,7 @@ static int noise_loop(struct trace *t, size_t limit)
 	buf_append(&unit, r, first < 400 ? first : 400);
 	if (!nl)
 		buf_putc(&unit, '\n');
-	buf_puts(&unit, "Wait, let me redo that.\n");
+	PUT_LIT(&unit, "Wait, let me redo that.\n");
 	while (t->reasoning.len < limit)
 		if (buf_append(&t->reasoning, unit.data, unit.len))
 			break;
@@ -1096,37 +1180,47 @@ static int noise_wrong_replay(struct buf *b)
 	return 1;
 }
 
+#define PAD_LINE ": the steps above are consistent with the question."
+#define PAD_ROOM 96 /* what pad_line may store: 7 + 10 digits + 64 */
+
+/* Write "\nCheck k" and the padding line at d (PAD_ROOM bytes of room);
+ * returns the length.  Fixed-size copies straight into place: composing the
+ * line elsewhere and copying it cost a store-forwarding stall per line. */
+static size_t pad_line(char *d, int k)
+{
+	static const char line[64] = PAD_LINE; /* zero-filled to the copy size */
+	char digits[12];
+	size_t nd = 0, len = 7;
+	memcpy(d, "\nCheck ", 8);
+	for (int v = k; v; v /= 10)
+		digits[nd++] = (char)('0' + v % 10);
+	while (nd)
+		d[len++] = digits[--nd];
+	memcpy(d + len, line, sizeof(line));
+	return len + sizeof(PAD_LINE) - 1;
+}
+
 static void noise_pad(struct trace *t, size_t want)
 {
-#define PAD_LINE ": the steps above are consistent with the question."
-	static const char line[64] = PAD_LINE; /* zero-filled to a fixed copy size */
 	struct buf *b = &t->reasoning;
 	if (b->len < want)
-		buf_grow(b, want - b->len + 256);
+		buf_grow(b, want - b->len + 2 * PAD_ROOM);
 	/* printf and an append per piece were most of a padded reply's cost:
-	 * count by hand, build each line whole and store it straight into the
-	 * room made above (the append path only when that runs out). */
-	enum { LN = 128 }; /* a line is at most 7 + 10 + 51 bytes; copies are whole LN */
-	char ln[LN + 64] = "\nCheck ";
+	 * lines go straight into the room made above (the append path only
+	 * when that runs out). */
 	for (int k = 1; b->len < want; k++) {
-		char d[12];
-		size_t nd = 0, len = 7;
-		for (int v = k; v; v /= 10)
-			d[nd++] = (char)('0' + v % 10);
-		while (nd)
-			ln[len++] = d[--nd];
-		memcpy(ln + len, line, 64); /* fixed sizes: a few vector moves, no rep movs */
-		len += sizeof(PAD_LINE) - 1;
-		if (b->cap - b->len > LN) {
-			memcpy(b->data + b->len, ln, LN);
-			b->len += len;
+		if (b->cap - b->len > PAD_ROOM) {
+			b->len += pad_line(b->data + b->len, k);
 			b->data[b->len] = '\0';
-		} else if (buf_append(b, ln, len)) {
-			break;
+		} else {
+			char ln[PAD_ROOM];
+			if (buf_append(b, ln, pad_line(ln, k)))
+				break;
 		}
 	}
-#undef PAD_LINE
 }
+#undef PAD_LINE
+#undef PAD_ROOM
 
 /* ---- requests ----------------------------------------------------------------- */
 
@@ -1782,16 +1876,16 @@ void sim_reply_error(struct sim_reply *r, int status, const char *type, const ch
 	buf_reset(&r->body);
 	r->status = status;
 	r->content_type = "application/json";
-	buf_puts(&r->body, "{\"error\":{\"message\":");
+	PUT_LIT(&r->body, "{\"error\":{\"message\":");
 	put_json_str(&r->body, msg, strlen(msg));
-	buf_puts(&r->body, ",\"type\":");
+	PUT_LIT(&r->body, ",\"type\":");
 	put_json_str(&r->body, type, strlen(type));
-	buf_puts(&r->body, ",\"param\":null,\"code\":");
+	PUT_LIT(&r->body, ",\"param\":null,\"code\":");
 	if (code)
 		put_json_str(&r->body, code, strlen(code));
 	else
-		buf_puts(&r->body, "null");
-	buf_puts(&r->body, "}}");
+		PUT_LIT(&r->body, "null");
+	PUT_LIT(&r->body, "}}");
 	reply_one_segment(r, 0);
 }
 
@@ -1809,11 +1903,11 @@ static void placement_content(const struct trace *t, int place, struct buf *cont
 		return;
 	}
 	if (place == SIM_PLACE_INLINE)
-		buf_puts(content, "<think>\n");
+		PUT_LIT(content, "<think>\n");
 	buf_append(content, buf_str(&t->reasoning), t->reasoning.len);
 	if (t->open)
 		return;
-	buf_puts(content, "\n</think>\n\n");
+	PUT_LIT(content, "\n</think>\n\n");
 	buf_append(content, buf_str(&t->answer), t->answer.len);
 }
 
@@ -1845,24 +1939,24 @@ static void put_id(char id[40], uint64_t v)
 
 static void put_usage(struct buf *b, const struct render *x)
 {
-	buf_puts(b, "\"usage\":{\"prompt_tokens\":");
+	PUT_LIT(b, "\"usage\":{\"prompt_tokens\":");
 	put_i64(b, x->prompt_tokens);
-	buf_puts(b, ",\"completion_tokens\":");
+	PUT_LIT(b, ",\"completion_tokens\":");
 	put_i64(b, x->completion_tokens);
-	buf_puts(b, ",\"total_tokens\":");
+	PUT_LIT(b, ",\"total_tokens\":");
 	put_i64(b, x->prompt_tokens + x->completion_tokens);
 	buf_putc(b, '}');
 }
 
 static void put_head(struct buf *b, const struct render *x, const char *object)
 {
-	buf_puts(b, "{\"id\":\"");
+	PUT_LIT(b, "{\"id\":\"");
 	buf_puts(b, x->id);
-	buf_puts(b, "\",\"object\":\"");
+	PUT_LIT(b, "\",\"object\":\"");
 	buf_puts(b, object);
-	buf_puts(b, "\",\"created\":");
+	PUT_LIT(b, "\",\"created\":");
 	put_i64(b, CREATED);
-	buf_puts(b, ",\"model\":");
+	PUT_LIT(b, ",\"model\":");
 	put_json_str(b, x->model, strlen(x->model));
 }
 
@@ -1874,31 +1968,31 @@ static void render_whole(struct sim_reply *r, const struct trace *t, int place, 
 	/* room for everything at once: the text plus its escapes and the frame */
 	buf_grow(b, (t->reasoning.len + t->answer.len) * 9 / 8 + 512);
 	put_head(b, x, "chat.completion");
-	buf_puts(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+	PUT_LIT(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
 	/* the content of placement_content(), escaped piece by piece, no copy */
 	if (!t->has_reasoning || field) {
 		put_json_chars(b, buf_str(&t->answer), t->answer.len);
 	} else {
 		if (place == SIM_PLACE_INLINE)
-			buf_puts(b, "<think>\\n");
+			PUT_LIT(b, "<think>\\n");
 		put_json_chars(b, buf_str(&t->reasoning), t->reasoning.len);
 		if (!t->open) {
-			buf_puts(b, "\\n</think>\\n\\n");
+			PUT_LIT(b, "\\n</think>\\n\\n");
 			put_json_chars(b, buf_str(&t->answer), t->answer.len);
 		}
 	}
 	buf_putc(b, '"');
 	if (field) {
-		buf_puts(b, ",\"");
+		PUT_LIT(b, ",\"");
 		buf_puts(b, field);
-		buf_puts(b, "\":");
+		PUT_LIT(b, "\":");
 		put_json_str(b, buf_str(&t->reasoning), t->reasoning.len);
 	}
-	buf_puts(b, "},\"logprobs\":null,\"finish_reason\":\"");
+	PUT_LIT(b, "},\"logprobs\":null,\"finish_reason\":\"");
 	buf_puts(b, x->finish);
-	buf_puts(b, "\"}],");
+	PUT_LIT(b, "\"}],");
 	put_usage(b, x);
-	buf_puts(b, "}");
+	PUT_LIT(b, "}");
 }
 
 /* SSE events, one segment each, paced by the latency model. */
@@ -1927,11 +2021,11 @@ static void stream_event_end(struct stream_out *s)
 static void stream_delta(struct stream_out *s, const char *field, const char *text, size_t n)
 {
 	struct buf *b = &s->r->body;
-	buf_puts(b, "data: ");
+	PUT_LIT(b, "data: ");
 	put_head(b, s->x, "chat.completion.chunk");
 	buf_printf(b, ",\"choices\":[{\"index\":0,\"delta\":{\"%s\":", field);
 	put_json_str(b, text, n);
-	buf_puts(b, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+	PUT_LIT(b, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
 	s->text_sent += n;
 	stream_event_end(s);
 }
@@ -1958,7 +2052,7 @@ static void render_stream(struct sim_reply *r, const struct trace *t, int place,
 
 	r->stream = 1;
 	r->content_type = "text/event-stream";
-	buf_puts(b, "data: ");
+	PUT_LIT(b, "data: ");
 	put_head(b, x, "chat.completion.chunk");
 	buf_puts(
 		b,
@@ -1969,7 +2063,7 @@ static void render_stream(struct sim_reply *r, const struct trace *t, int place,
 		stream_text(&s, field, buf_str(&t->reasoning), t->reasoning.len);
 	placement_content(t, place, &content);
 	stream_text(&s, "content", buf_str(&content), content.len);
-	buf_puts(b, "data: ");
+	PUT_LIT(b, "data: ");
 	put_head(b, x, "chat.completion.chunk");
 	buf_printf(
 		b,
@@ -1977,14 +2071,14 @@ static void render_stream(struct sim_reply *r, const struct trace *t, int place,
 		x->finish);
 	stream_event_end(&s);
 	if (include_usage) {
-		buf_puts(b, "data: ");
+		PUT_LIT(b, "data: ");
 		put_head(b, x, "chat.completion.chunk");
-		buf_puts(b, ",\"choices\":[],");
+		PUT_LIT(b, ",\"choices\":[],");
 		put_usage(b, x);
-		buf_puts(b, "}\n\n");
+		PUT_LIT(b, "}\n\n");
 		stream_event_end(&s);
 	}
-	buf_puts(b, "data: [DONE]\n\n");
+	PUT_LIT(b, "data: [DONE]\n\n");
 	stream_event_end(&s);
 	buf_release(&content);
 	r->head_due_ms = c->ttft_ms;
@@ -2186,13 +2280,13 @@ void sim_complete(const struct sim_config *c, const char *body, size_t len, int6
 
 void sim_models_json(const struct sim_config *c, struct buf *out)
 {
-	buf_puts(out, "{\"object\":\"list\",\"data\":[");
+	PUT_LIT(out, "{\"object\":\"list\",\"data\":[");
 	for (int i = 0; i < c->nmodels; i++) {
 		buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
 		put_json_str(out, c->models[i], strlen(c->models[i]));
 		buf_printf(out, ",\"object\":\"model\",\"created\":%ld,\"owned_by\":\"distill\"}", CREATED);
 	}
-	buf_puts(out, "]}");
+	PUT_LIT(out, "]}");
 }
 
 /* ---- statistics ------------------------------------------------------------- */
