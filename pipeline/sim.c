@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 const char *const sim_placement_names[SIM_PLACE_COUNT] = {"reasoning_content", "reasoning", "inline",
 							  "close_only"};
@@ -21,6 +24,9 @@ const char *const sim_noise_names[SIM_NOISE_COUNT] = {"wrong",	  "mixlang", "loo
 const char *const sim_fault_names[SIM_FAULT_COUNT] = {"none",	   "http_429", "http_500", "http_503",
 						      "malformed", "close",    "stall"};
 const char *const sim_kind_names[SIM_KIND_COUNT] = {"add", "sub", "mul", "word"};
+
+/* Append a string literal without measuring it. */
+#define PUT_LIT(b, lit) buf_append((b), "" lit, sizeof(lit) - 1)
 
 /* Caps on what one reply may hold: far above any sane max_tokens. */
 #define TEXT_MAX ((size_t)8 << 20)
@@ -722,18 +728,24 @@ static int word_match_at(const struct word_tmpl *w, const char *text, int64_t nu
 
 static int find_word(const char *text, struct task *t)
 {
+	const char *end = text + strlen(text);
 	for (size_t i = 0; i < ARRAY_SIZE(word_tmpls); i++) {
 		const struct word_tmpl *w = &word_tmpls[i];
 		size_t lit = strcspn(w->text, "%");
-		const char *p = text;
-		while ((p = memmem(p, strlen(p), w->text, lit))) {
+		/* Each place the literal start occurs, in order.  memchr for its
+		 * first byte, then compare: memmem's setup was most of this on
+		 * short prompts. */
+		for (const char *p = text; p + lit <= end; p++) {
+			if (lit && !(p = memchr(p, w->text[0], (size_t)(end - p) - lit + 1)))
+				break;
+			if (memcmp(p, w->text, lit))
+				continue;
 			if (!word_match_at(w, p, t->num) && !word_eval(w, t->num, t->val)) {
 				t->kind = SIM_KIND_WORD;
 				t->tmpl = w;
 				t->answer = t->val[4];
 				return 0;
 			}
-			p++;
 		}
 	}
 	return -1;
@@ -777,24 +789,89 @@ static void put_i64(struct buf *b, int64_t v)
 	buf_append(b, d + sizeof(d) - n, (size_t)n);
 }
 
+/* A write combiner: the traces are made of many short pieces, and an
+ * append per piece was a real share of a reply.  Pieces gather in s and go
+ * to the buffer in one append when it fills and at ln_done. */
+struct line {
+	struct buf *b;
+	size_t n;
+	char s[256];
+};
+
+/* Not an initializer: that would zero s on every call. */
+static void ln_init(struct line *l, struct buf *b)
+{
+	l->b = b;
+	l->n = 0;
+}
+
+static void ln_flush(struct line *l)
+{
+	buf_append(l->b, l->s, l->n);
+	l->n = 0;
+}
+
+static void ln_str(struct line *l, const char *s, size_t n)
+{
+	if (n > sizeof(l->s) - l->n) {
+		ln_flush(l);
+		if (n > sizeof(l->s)) {
+			buf_append(l->b, s, n);
+			return;
+		}
+	}
+	memcpy(l->s + l->n, s, n);
+	l->n += n;
+}
+
+#define LN_LIT(l, lit) ln_str((l), "" lit, sizeof(lit) - 1)
+
+static void ln_c(struct line *l, char c)
+{
+	ln_str(l, &c, 1);
+}
+
+static void ln_i64(struct line *l, int64_t v)
+{
+	char d[24];
+	int n = 0;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do {
+		d[sizeof(d) - 1 - n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		d[sizeof(d) - 1 - n++] = '-';
+	ln_str(l, d + sizeof(d) - n, (size_t)n);
+}
+
 static void trace_add(struct buf *r, int64_t a, int64_t b)
 {
 	int da[20], db[20], na = digits_of(a, da), nb = digits_of(b, db), n = na > nb ? na : nb, carry = 0;
+	struct line l;
+	ln_init(&l, r);
 	for (int i = 0; i < n; i++) {
 		int x = i < na ? da[i] : 0, y = i < nb ? db[i] : 0, s = x + y + carry;
 		/* "2. 4+8+1=13: write 3, carry 1." */
-		put_i64(r, i + 1);
-		buf_puts(r, ". ");
-		put_i64(r, x);
-		buf_putc(r, '+');
-		put_i64(r, y);
-		buf_puts(r, carry ? "+1=" : "=");
-		put_i64(r, s);
-		buf_puts(r, ": write ");
+		ln_i64(&l, i + 1);
+		LN_LIT(&l, ". ");
+		ln_i64(&l, x);
+		ln_c(&l, '+');
+		ln_i64(&l, y);
+		if (carry)
+			LN_LIT(&l, "+1=");
+		else
+			LN_LIT(&l, "=");
+		ln_i64(&l, s);
+		LN_LIT(&l, ": write ");
 		carry = s >= 10;
-		put_i64(r, carry && i + 1 < n ? s % 10 : s);
-		buf_puts(r, carry && i + 1 < n ? ", carry 1.\n" : ".\n");
+		ln_i64(&l, carry && i + 1 < n ? s % 10 : s);
+		if (carry && i + 1 < n)
+			LN_LIT(&l, ", carry 1.\n");
+		else
+			LN_LIT(&l, ".\n");
 	}
+	ln_flush(&l);
 }
 
 static void trace_sub(struct buf *r, int64_t a, int64_t b)
@@ -879,37 +956,47 @@ static void trace_task(const struct task *k, int64_t ans, int wait, struct trace
 	} else {
 		trace_mul(r, k->a, k->b);
 	}
-	if (wait) {
-		if (k->kind == SIM_KIND_ADD)
-			buf_printf(r, "Wait, check: %" PRId64 "-%" PRId64 "=%" PRId64 ". Yes.\n", ans, k->b,
-				   ans - k->b);
-		else if (k->kind == SIM_KIND_SUB)
-			buf_printf(r, "Wait, check: %" PRId64 "+%" PRId64 "=%" PRId64 ". Yes.\n", ans, k->b,
-				   ans + k->b);
-		else
-			buf_printf(r,
-				   "Wait, check the size: about %" PRId64 "*%" PRId64 ", so %" PRId64
-				   " fits.\n",
-				   k->a, k->b, ans);
+	struct line l;
+	ln_init(&l, r);
+	if (wait && k->kind != SIM_KIND_MUL) {
+		/* "Wait, check: 936-589=347. Yes." (the inverse operation) */
+		LN_LIT(&l, "Wait, check: ");
+		ln_i64(&l, ans);
+		ln_c(&l, k->kind == SIM_KIND_ADD ? '-' : '+');
+		ln_i64(&l, k->b);
+		ln_c(&l, '=');
+		ln_i64(&l, k->kind == SIM_KIND_ADD ? ans - k->b : ans + k->b);
+		LN_LIT(&l, ". Yes.\n");
+	} else if (wait) {
+		LN_LIT(&l, "Wait, check the size: about ");
+		ln_i64(&l, k->a);
+		ln_c(&l, '*');
+		ln_i64(&l, k->b);
+		LN_LIT(&l, ", so ");
+		ln_i64(&l, ans);
+		LN_LIT(&l, " fits.\n");
 	}
 	/* "So 347+589=936." and "347 + 589 = 936\n\n\boxed{936}" */
-	buf_puts(r, "So ");
-	put_i64(r, k->a);
-	buf_putc(r, sym[k->kind]);
-	put_i64(r, k->b);
-	buf_putc(r, '=');
-	put_i64(r, ans);
-	buf_putc(r, '.');
-	put_i64(&t->answer, k->a);
-	buf_putc(&t->answer, ' ');
-	buf_putc(&t->answer, sym[k->kind]);
-	buf_putc(&t->answer, ' ');
-	put_i64(&t->answer, k->b);
-	buf_puts(&t->answer, " = ");
-	put_i64(&t->answer, ans);
-	buf_puts(&t->answer, "\n\n\\boxed{");
-	put_i64(&t->answer, ans);
-	buf_putc(&t->answer, '}');
+	LN_LIT(&l, "So ");
+	ln_i64(&l, k->a);
+	ln_c(&l, sym[k->kind]);
+	ln_i64(&l, k->b);
+	ln_c(&l, '=');
+	ln_i64(&l, ans);
+	ln_c(&l, '.');
+	ln_flush(&l);
+	l.b = &t->answer;
+	ln_i64(&l, k->a);
+	ln_c(&l, ' ');
+	ln_c(&l, sym[k->kind]);
+	ln_c(&l, ' ');
+	ln_i64(&l, k->b);
+	LN_LIT(&l, " = ");
+	ln_i64(&l, ans);
+	LN_LIT(&l, "\n\n\\boxed{");
+	ln_i64(&l, ans);
+	ln_c(&l, '}');
+	ln_flush(&l);
 }
 
 /* Copy at most max bytes of s, cut at a UTF-8 boundary. */
@@ -925,7 +1012,7 @@ static size_t utf8_prefix(const char *s, size_t n, size_t max)
 static void trace_generic(const char *user, uint64_t *rng, struct trace *t)
 {
 	size_t n = strlen(user), q = utf8_prefix(user, n, 80);
-	buf_puts(&t->reasoning, "1. The question asks: \"");
+	PUT_LIT(&t->reasoning, "1. The question asks: \"");
 	for (size_t i = 0; i < q; i++)
 		buf_putc(&t->reasoning, user[i] == '\n' ? ' ' : user[i]);
 	buf_puts(&t->reasoning, q < n ? "...\"\n" : "\"\n");
@@ -999,7 +1086,7 @@ static int noise_loop(struct trace *t, size_t limit)
 	buf_append(&unit, r, first < 400 ? first : 400);
 	if (!nl)
 		buf_putc(&unit, '\n');
-	buf_puts(&unit, "Wait, let me redo that.\n");
+	PUT_LIT(&unit, "Wait, let me redo that.\n");
 	while (t->reasoning.len < limit)
 		if (buf_append(&t->reasoning, unit.data, unit.len))
 			break;
@@ -1093,25 +1180,47 @@ static int noise_wrong_replay(struct buf *b)
 	return 1;
 }
 
+#define PAD_LINE ": the steps above are consistent with the question."
+#define PAD_ROOM 96 /* what pad_line may store: 7 + 10 digits + 64 */
+
+/* Write "\nCheck k" and the padding line at d (PAD_ROOM bytes of room);
+ * returns the length.  Fixed-size copies straight into place: composing the
+ * line elsewhere and copying it cost a store-forwarding stall per line. */
+static size_t pad_line(char *d, int k)
+{
+	static const char line[64] = PAD_LINE; /* zero-filled to the copy size */
+	char digits[12];
+	size_t nd = 0, len = 7;
+	memcpy(d, "\nCheck ", 8);
+	for (int v = k; v; v /= 10)
+		digits[nd++] = (char)('0' + v % 10);
+	while (nd)
+		d[len++] = digits[--nd];
+	memcpy(d + len, line, sizeof(line));
+	return len + sizeof(PAD_LINE) - 1;
+}
+
 static void noise_pad(struct trace *t, size_t want)
 {
-	static const char line[] = ": the steps above are consistent with the question.";
-	if (t->reasoning.len < want)
-		buf_grow(&t->reasoning, want - t->reasoning.len + 128);
-	/* snprintf per line was most of a padded reply's cost: count by hand */
-	char num[32] = "\nCheck ";
-	for (int k = 1; t->reasoning.len < want; k++) {
-		char d[12];
-		int nd = 0, len = 7;
-		for (int v = k; v; v /= 10)
-			d[nd++] = (char)('0' + v % 10);
-		while (nd)
-			num[len++] = d[--nd];
-		if (buf_append(&t->reasoning, num, (size_t)len) ||
-		    buf_append(&t->reasoning, line, sizeof(line) - 1))
-			break;
+	struct buf *b = &t->reasoning;
+	if (b->len < want)
+		buf_grow(b, want - b->len + 2 * PAD_ROOM);
+	/* printf and an append per piece were most of a padded reply's cost:
+	 * lines go straight into the room made above (the append path only
+	 * when that runs out). */
+	for (int k = 1; b->len < want; k++) {
+		if (b->cap - b->len > PAD_ROOM) {
+			b->len += pad_line(b->data + b->len, k);
+			b->data[b->len] = '\0';
+		} else {
+			char ln[PAD_ROOM];
+			if (buf_append(b, ln, pad_line(ln, k)))
+				break;
+		}
 	}
 }
+#undef PAD_LINE
+#undef PAD_ROOM
 
 /* ---- requests ----------------------------------------------------------------- */
 
@@ -1148,8 +1257,8 @@ static int content_text(const cJSON *content, struct buf *out)
 		goto out;                                 \
 	} while (0)
 
-int sim_request_parse(const struct sim_config *c, const char *body, size_t len, struct sim_request *req,
-		      char *err_type, size_t type_len, char *msg, size_t msg_len)
+int sim_request_parse_json(const struct sim_config *c, const char *body, size_t len, struct sim_request *req,
+			   char *err_type, size_t type_len, char *msg, size_t msg_len)
 {
 	cJSON *root = json_parse(body, len);
 	const cJSON *msgs, *m, *v, *so;
@@ -1171,7 +1280,7 @@ int sim_request_parse(const struct sim_config *c, const char *body, size_t len, 
 		known |= !strcmp(model, c->models[i]);
 	if (!known || strlen(model) >= sizeof(req->model))
 		REQ_ERR(404, "invalid_request_error", "The model `%.100s` does not exist.", model);
-	snprintf(req->model, sizeof(req->model), "%s", model);
+	memcpy(req->model, model, strlen(model) + 1); /* shorter than req->model: checked above */
 	msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
 	if (!cJSON_IsArray(msgs) || !cJSON_GetArraySize(msgs))
 		REQ_ERR(400, "invalid_request_error",
@@ -1218,21 +1327,444 @@ out:
 	return rc;
 }
 
+/* ---- requests: the fast path ------------------------------------------------ */
+
+/* A strict, allocation-free JSON scanner for the usual request body: one
+ * object with a string model, an array of {role, content: string} messages
+ * and plain scalars.  It answers only when it is sure to agree with
+ * sim_request_parse_json (the cJSON path) and leaves everything else to it:
+ * errors, escaped keys, \u escapes, raw control bytes, duplicate keys that
+ * matter, content part arrays, trailing bytes, deep nesting. */
+
+#define FAST_DEPTH 16 /* deeper values go to the general path */
+#define FAST_NUM 63   /* cJSON reads at most this many number bytes */
+
+struct jscan {
+	const char *p, *end;
+};
+
+/* JSON whitespace bytes (cJSON skips any byte <= 32; those go the slow way). */
+static const unsigned char js_space[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
+/* Bytes a short escape may name, and what they stand for. */
+static const char js_unescape[256] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',	 ['b'] = '\b',
+				      ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
+
+static void js_ws(struct jscan *j)
+{
+	while (j->p < j->end && js_space[(unsigned char)*j->p])
+		j->p++;
+}
+
+/* At ws then c: consume both; 0, or -1. */
+static int js_expect(struct jscan *j, char c)
+{
+	js_ws(j);
+	if (j->p >= j->end || *j->p != c)
+		return -1;
+	j->p++;
+	return 0;
+}
+
+/* A string at j->p: its raw bytes between the quotes and whether it has
+ * escapes.  -1 on a raw control byte, a \u or a bad escape. */
+static int js_str(struct jscan *j, const char **s, size_t *n, int *esc)
+{
+	const char *p;
+	*esc = 0;
+	if (j->p >= j->end || *j->p != '"')
+		return -1;
+	p = j->p + 1;
+	for (;;) {
+		/* skip the plain run up to the next quote or backslash */
+		const char *q = p;
+		while (q < j->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+			q++;
+		if (q >= j->end || (unsigned char)*q < 0x20)
+			return -1;
+		if (*q == '"') {
+			*s = j->p + 1;
+			*n = (size_t)(q - *s);
+			j->p = q + 1;
+			return 0;
+		}
+		if (q + 1 >= j->end || !js_unescape[(unsigned char)q[1]])
+			return -1;
+		*esc = 1;
+		p = q + 2;
+	}
+}
+
+/* Decode the raw bytes of a string js_str accepted. */
+static int js_decode(const char *s, size_t n, struct buf *out)
+{
+	buf_reset(out);
+	if (buf_grow(out, n))
+		return -1;
+	char *d = out->data;
+	for (size_t i = 0; i < n; i++)
+		*d++ = s[i] == '\\' ? js_unescape[(unsigned char)s[++i]] : s[i];
+	out->len = (size_t)(d - out->data);
+	*d = '\0';
+	return 0;
+}
+
+static int js_digits(struct jscan *j)
+{
+	const char *p = j->p;
+	while (j->p < j->end && is_digit(*j->p))
+		j->p++;
+	return j->p > p ? 0 : -1;
+}
+
+/* A number in the strict grammar; its text in num (NUL-terminated). */
+static int js_num(struct jscan *j, char num[FAST_NUM + 1])
+{
+	const char *p = j->p;
+	if (j->p < j->end && *j->p == '-')
+		j->p++;
+	if (j->p < j->end && *j->p == '0')
+		j->p++;
+	else if (js_digits(j))
+		return -1;
+	if (j->p < j->end && *j->p == '.') {
+		j->p++;
+		if (js_digits(j))
+			return -1;
+	}
+	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+		j->p++;
+		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+			j->p++;
+		if (js_digits(j))
+			return -1;
+	}
+	size_t n = (size_t)(j->p - p);
+	if (n > FAST_NUM)
+		return -1;
+	memcpy(num, p, n);
+	num[n] = '\0';
+	return 0;
+}
+
+static int js_lit(struct jscan *j, const char *lit, size_t n)
+{
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n))
+		return -1;
+	j->p += n;
+	return 0;
+}
+
+/* Skip one value after ws; -1 when it is not strict JSON (or too deep). */
+static int js_skip(struct jscan *j, int depth)
+{
+	const char *s;
+	size_t n;
+	int esc;
+	char num[FAST_NUM + 1];
+
+	js_ws(j);
+	if (j->p >= j->end || depth > FAST_DEPTH)
+		return -1;
+	switch (*j->p) {
+	case '"': return js_str(j, &s, &n, &esc);
+	case 't': return js_lit(j, "true", 4);
+	case 'f': return js_lit(j, "false", 5);
+	case 'n': return js_lit(j, "null", 4);
+	case '[':
+	case '{': {
+		char close = *j->p == '[' ? ']' : '}';
+		j->p++;
+		js_ws(j);
+		if (j->p < j->end && *j->p == close)
+			return j->p++, 0;
+		for (;;) {
+			if (close == '}') {
+				js_ws(j);
+				if (js_str(j, &s, &n, &esc) || js_expect(j, ':'))
+					return -1;
+			}
+			if (js_skip(j, depth + 1))
+				return -1;
+			js_ws(j);
+			if (j->p >= j->end)
+				return -1;
+			if (*j->p++ == close)
+				return 0;
+			if (j->p[-1] != ',')
+				return -1;
+		}
+	}
+	default: return js_num(j, num);
+	}
+}
+
+/* Walk an object after ws: for each member, key() is called with the key's
+ * raw bytes and j at the value, and must consume the value.  -1 when not
+ * an object, on an escaped key, or when key() fails. */
+static int js_object(struct jscan *j, int (*key)(struct jscan *j, const char *k, size_t kn, void *ctx),
+		     void *ctx)
+{
+	const char *k;
+	size_t kn;
+	int esc;
+	if (js_expect(j, '{'))
+		return -1;
+	js_ws(j);
+	if (j->p < j->end && *j->p == '}')
+		return j->p++, 0;
+	for (;;) {
+		js_ws(j);
+		if (js_str(j, &k, &kn, &esc) || esc || js_expect(j, ':'))
+			return -1;
+		js_ws(j);
+		if (key(j, k, kn, ctx))
+			return -1;
+		js_ws(j);
+		if (j->p >= j->end)
+			return -1;
+		if (*j->p++ == '}')
+			return 0;
+		if (j->p[-1] != ',')
+			return -1;
+	}
+}
+
+static int key_is(const char *k, size_t kn, const char *name)
+{
+	return strlen(name) == kn && !memcmp(k, name, kn);
+}
+
+/* What the fast path gathers from the body. */
+struct fast_req {
+	const struct sim_config *c;
+	struct sim_request *req;
+	struct buf *user, *text;
+	unsigned seen; /* bit per top-level key below, to refuse duplicates */
+	int have_max;  /* a numeric max_tokens (first of the two names) */
+	double max_completion, max_tokens;
+	int have_completion, have_tokens;
+	/* per message */
+	const char *role, *content;
+	size_t role_n, content_n;
+	int content_esc;
+	int include_usage;
+};
+
+enum { FK_MODEL, FK_MESSAGES, FK_STREAM, FK_STREAM_OPTIONS, FK_MAX_COMPLETION, FK_MAX_TOKENS };
+static const char *const fast_keys[] = {
+	"model", "messages", "stream", "stream_options", "max_completion_tokens", "max_tokens"};
+
+static int fast_message_key(struct jscan *j, const char *k, size_t kn, void *ctx)
+{
+	struct fast_req *f = ctx;
+	int esc;
+	if (key_is(k, kn, "role")) {
+		if (f->role || js_str(j, &f->role, &f->role_n, &esc) || esc)
+			return -1;
+		return 0;
+	}
+	if (key_is(k, kn, "content")) {
+		if (f->content || js_str(j, &f->content, &f->content_n, &f->content_esc))
+			return -1;
+		return 0;
+	}
+	return js_skip(j, 2);
+}
+
+static int fast_messages(struct jscan *j, struct fast_req *f)
+{
+	struct sim_request *req = f->req;
+	if (js_expect(j, '['))
+		return -1;
+	for (;;) {
+		f->role = f->content = NULL;
+		if (js_object(j, fast_message_key, f) || !f->role || !f->content)
+			return -1;
+		if (f->content_esc) {
+			if (js_decode(f->content, f->content_n, f->text))
+				return -1;
+		} else {
+			buf_reset(f->text);
+			if (buf_append(f->text, f->content, f->content_n))
+				return -1;
+		}
+		req->prompt_bytes += f->text->len;
+		req->nmessages++;
+		/* as the general path: the last user message, else the first text */
+		if ((f->role_n == 4 && !memcmp(f->role, "user", 4)) || !f->user->len) {
+			struct buf *t = f->user;
+			f->user = f->text;
+			f->text = t;
+		}
+		js_ws(j);
+		if (j->p >= j->end)
+			return -1;
+		if (*j->p++ == ']')
+			return 0;
+		if (j->p[-1] != ',')
+			return -1;
+	}
+}
+
+static int fast_options_key(struct jscan *j, const char *k, size_t kn, void *ctx)
+{
+	struct fast_req *f = ctx;
+	if (!key_is(k, kn, "include_usage"))
+		return js_skip(j, 2);
+	if (f->include_usage >= 0) /* a second include_usage */
+		return -1;
+	f->include_usage = !js_lit(j, "true", 4);
+	return f->include_usage ? 0 : js_skip(j, 2);
+}
+
+static int fast_top_key(struct jscan *j, const char *k, size_t kn, void *ctx)
+{
+	struct fast_req *f = ctx;
+	struct sim_request *req = f->req;
+	const char *s;
+	size_t n;
+	int esc, which = -1, known = 0;
+	char num[FAST_NUM + 1];
+
+	for (int i = 0; i < (int)ARRAY_SIZE(fast_keys); i++)
+		if (key_is(k, kn, fast_keys[i]))
+			which = i;
+	if (which < 0)
+		return js_skip(j, 1);
+	if (f->seen & (1u << which))
+		return -1;
+	f->seen |= 1u << which;
+	switch (which) {
+	case FK_MODEL:
+		if (js_str(j, &s, &n, &esc) || esc || n >= sizeof(req->model))
+			return -1;
+		for (int i = 0; i < f->c->nmodels; i++)
+			known |= strlen(f->c->models[i]) == n && !memcmp(f->c->models[i], s, n);
+		if (!known)
+			return -1;
+		memcpy(req->model, s, n);
+		req->model[n] = '\0';
+		return 0;
+	case FK_MESSAGES: return fast_messages(j, f);
+	case FK_STREAM:
+		if (!js_lit(j, "true", 4))
+			req->stream = 1;
+		else if (js_lit(j, "false", 5) && js_lit(j, "null", 4))
+			return -1;
+		return 0;
+	case FK_STREAM_OPTIONS:
+		if (j->p < j->end && *j->p == '{') {
+			f->include_usage = -1;
+			if (js_object(j, fast_options_key, f))
+				return -1;
+			f->include_usage = f->include_usage > 0;
+			return 0;
+		}
+		return js_skip(j, 1);
+	default: /* max_completion_tokens, max_tokens: numbers count, others are ignored */
+		if (j->p < j->end && (*j->p == '-' || is_digit(*j->p))) {
+			if (js_num(j, num))
+				return -1;
+			double d = strtod(num, NULL);
+			if (which == FK_MAX_COMPLETION)
+				f->max_completion = d, f->have_completion = 1;
+			else
+				f->max_tokens = d, f->have_tokens = 1;
+			return 0;
+		}
+		return js_skip(j, 1);
+	}
+}
+
+/* 1 when the fast path parsed body into req (which the caller set to
+ * zero), 0 when the general path must. */
+static int request_fast(const struct sim_config *c, const char *body, size_t len, struct sim_request *req)
+{
+	struct jscan j = {body, body + len};
+	struct buf a = BUF_INIT(TEXT_MAX), b = BUF_INIT(TEXT_MAX);
+	struct fast_req f = {.c = c, .req = req, .user = &a, .text = &b};
+	int ok = !js_object(&j, fast_top_key, &f);
+
+	js_ws(&j);
+	ok = ok && j.p == j.end && (f.seen & (1u << FK_MODEL)) && req->nmessages > 0;
+	if (ok && (f.have_completion || f.have_tokens)) {
+		double d = f.have_completion ? f.max_completion : f.max_tokens;
+		ok = d >= 1 && d <= 1e7 && d == (double)(int64_t)d;
+		req->max_tokens = ok ? (int64_t)d : 0;
+	}
+	req->include_usage = f.include_usage;
+	if (ok) {
+		req->user = buf_detach(f.user, NULL);
+	} else {
+		buf_release(f.user);
+	}
+	buf_release(f.text);
+	return ok;
+}
+
+int sim_request_parse(const struct sim_config *c, const char *body, size_t len, struct sim_request *req,
+		      char *err_type, size_t type_len, char *msg, size_t msg_len)
+{
+	memset(req, 0, sizeof(*req));
+	if (request_fast(c, body, len, req))
+		return 0;
+	sim_request_release(req);
+	return sim_request_parse_json(c, body, len, req, err_type, type_len, msg, msg_len);
+}
+
 /* ---- fast JSON strings ---------------------------------------------------------- */
 
-/* Append s as a JSON string literal.  Same output as json_append_str, but
- * it skips over plain runs eight bytes at a time: replies are mostly text
- * that needs no escaping, and this is the hot path of the benchmark. */
-static int put_json_chars(struct buf *b, const char *s, size_t n)
+/* The escape of each byte inside a JSON string: 0 for none, the letter of
+ * a short escape (\n, \"), or 'u' for \u00XX. */
+static const char json_esc_kind[256] = {
+	['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f', ['\r'] = 'r', ['"'] = '"',  ['\\'] = '\\',
+	[0x00] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u', [0x05] = 'u', [0x06] = 'u',
+	[0x07] = 'u', [0x0b] = 'u', [0x0e] = 'u', [0x0f] = 'u', [0x10] = 'u', [0x11] = 'u', [0x12] = 'u',
+	[0x13] = 'u', [0x14] = 'u', [0x15] = 'u', [0x16] = 'u', [0x17] = 'u', [0x18] = 'u', [0x19] = 'u',
+	[0x1a] = 'u', [0x1b] = 'u', [0x1c] = 'u', [0x1d] = 'u', [0x1e] = 'u', [0x1f] = 'u',
+};
+
+/* Room json_esc needs at dst beyond what it writes: a whole word, or one
+ * escape, may be stored past the last byte kept. */
+#define JSON_ESC_SLACK 16
+
+/* Escape s[0..n) into dst, stopping before dst would pass lim (which has
+ * JSON_ESC_SLACK bytes of room after it).  Plain runs move eight bytes at a
+ * time, stored whole before they are checked: replies are mostly text that
+ * needs no escaping, and this is the hot path of the benchmark.  Returns
+ * the bytes of s consumed; *out is advanced. */
+static size_t json_esc(char **out, const char *lim, const char *s, size_t n)
 {
 	static const char hx[] = "0123456789abcdef";
 	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-	size_t run = 0, i = 0;
+	char *d = *out;
+	size_t i = 0;
 
-	while (i < n) {
-		if (i + 8 <= n) {
+	while (i < n && d < lim) {
+#ifdef __SSE2__
+		if (i + 16 <= n) {
+			const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+			_mm_storeu_si128((__m128i *)(void *)d, v);
+			/* v <= 0x1f unsigned, or a '"', or a '\\' */
+			__m128i m = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+			m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+			m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+			unsigned mask = (unsigned)_mm_movemask_epi8(m);
+			if (!mask) {
+				i += 16;
+				d += 16;
+				continue;
+			}
+			size_t k = (size_t)__builtin_ctz(mask);
+			i += k;
+			d += k;
+		} else
+#endif
+			if (i + 8 <= n) {
 			uint64_t w, q, bs;
 			memcpy(&w, s + i, 8);
+			memcpy(d, &w, 8);
 			q = w ^ (ones * '"');
 			bs = w ^ (ones * '\\');
 			/* a byte < 0x20, a '"' or a '\\' somewhere in the word? */
@@ -1240,41 +1772,56 @@ static int put_json_chars(struct buf *b, const char *s, size_t n)
 				(((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high;
 			if (!hit) {
 				i += 8;
+				d += 8;
 				continue;
 			}
 			/* The lowest flagged byte is exact (false hits only come after a
-			 * true one); jump straight to it. */
+			 * true one); the bytes before it are already stored. */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			i += (size_t)__builtin_ctzll(hit) / 8;
+			size_t k = (size_t)__builtin_ctzll(hit) / 8;
+			i += k;
+			d += k;
 #endif
 		}
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			i++;
+		unsigned char c = (unsigned char)s[i++];
+		char kind = json_esc_kind[c];
+		if (!kind) {
+			*d++ = (char)c;
 			continue;
 		}
-		char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-		size_t elen = 2;
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		default:
-			esc[1] = 'u';
-			esc[2] = esc[3] = '0';
-			esc[4] = hx[c >> 4];
-			esc[5] = hx[c & 15];
-			elen = 6;
+		d[0] = '\\';
+		d[1] = kind;
+		if (kind != 'u') {
+			d += 2;
+			continue;
 		}
-		if (buf_append(b, s + run, i - run) || buf_append(b, esc, elen))
-			return DERR_LIMIT;
-		run = ++i;
+		d[2] = d[3] = '0';
+		d[4] = hx[c >> 4];
+		d[5] = hx[c & 15];
+		d += 6;
 	}
-	return buf_append(b, s + run, n - run) ? DERR_LIMIT : 0;
+	*out = d;
+	return i;
+}
+
+/* Append s as the characters of a JSON string literal (same output as
+ * json_append_str), escaping straight into the buffer's spare room. */
+static int put_json_chars(struct buf *b, const char *s, size_t n)
+{
+	while (n) {
+		/* Room for the text, some escapes and the slack; more rounds only
+		 * when a run is escape-heavy. */
+		size_t want = n + n / 8 + 64;
+		if (buf_grow(b, want + JSON_ESC_SLACK) && buf_grow(b, 64 + JSON_ESC_SLACK))
+			return DERR_LIMIT;
+		char *d = b->data + b->len;
+		size_t k = json_esc(&d, b->data + b->cap - 1 - JSON_ESC_SLACK, s, n);
+		b->len = (size_t)(d - b->data);
+		b->data[b->len] = '\0';
+		s += k;
+		n -= k;
+	}
+	return 0;
 }
 
 static int put_json_str(struct buf *b, const char *s, size_t n)
@@ -1329,16 +1876,16 @@ void sim_reply_error(struct sim_reply *r, int status, const char *type, const ch
 	buf_reset(&r->body);
 	r->status = status;
 	r->content_type = "application/json";
-	buf_puts(&r->body, "{\"error\":{\"message\":");
+	PUT_LIT(&r->body, "{\"error\":{\"message\":");
 	put_json_str(&r->body, msg, strlen(msg));
-	buf_puts(&r->body, ",\"type\":");
+	PUT_LIT(&r->body, ",\"type\":");
 	put_json_str(&r->body, type, strlen(type));
-	buf_puts(&r->body, ",\"param\":null,\"code\":");
+	PUT_LIT(&r->body, ",\"param\":null,\"code\":");
 	if (code)
 		put_json_str(&r->body, code, strlen(code));
 	else
-		buf_puts(&r->body, "null");
-	buf_puts(&r->body, "}}");
+		PUT_LIT(&r->body, "null");
+	PUT_LIT(&r->body, "}}");
 	reply_one_segment(r, 0);
 }
 
@@ -1356,11 +1903,11 @@ static void placement_content(const struct trace *t, int place, struct buf *cont
 		return;
 	}
 	if (place == SIM_PLACE_INLINE)
-		buf_puts(content, "<think>\n");
+		PUT_LIT(content, "<think>\n");
 	buf_append(content, buf_str(&t->reasoning), t->reasoning.len);
 	if (t->open)
 		return;
-	buf_puts(content, "\n</think>\n\n");
+	PUT_LIT(content, "\n</think>\n\n");
 	buf_append(content, buf_str(&t->answer), t->answer.len);
 }
 
@@ -1380,26 +1927,36 @@ struct render {
 	const char *finish;
 };
 
+/* "chatcmpl-" and 16 hex digits of the content seed. */
+static void put_id(char id[40], uint64_t v)
+{
+	static const char hx[] = "0123456789abcdef";
+	memcpy(id, "chatcmpl-", 9);
+	for (int i = 0; i < 16; i++)
+		id[9 + i] = hx[(v >> (60 - 4 * i)) & 15];
+	id[25] = '\0';
+}
+
 static void put_usage(struct buf *b, const struct render *x)
 {
-	buf_puts(b, "\"usage\":{\"prompt_tokens\":");
+	PUT_LIT(b, "\"usage\":{\"prompt_tokens\":");
 	put_i64(b, x->prompt_tokens);
-	buf_puts(b, ",\"completion_tokens\":");
+	PUT_LIT(b, ",\"completion_tokens\":");
 	put_i64(b, x->completion_tokens);
-	buf_puts(b, ",\"total_tokens\":");
+	PUT_LIT(b, ",\"total_tokens\":");
 	put_i64(b, x->prompt_tokens + x->completion_tokens);
 	buf_putc(b, '}');
 }
 
 static void put_head(struct buf *b, const struct render *x, const char *object)
 {
-	buf_puts(b, "{\"id\":\"");
+	PUT_LIT(b, "{\"id\":\"");
 	buf_puts(b, x->id);
-	buf_puts(b, "\",\"object\":\"");
+	PUT_LIT(b, "\",\"object\":\"");
 	buf_puts(b, object);
-	buf_puts(b, "\",\"created\":");
+	PUT_LIT(b, "\",\"created\":");
 	put_i64(b, CREATED);
-	buf_puts(b, ",\"model\":");
+	PUT_LIT(b, ",\"model\":");
 	put_json_str(b, x->model, strlen(x->model));
 }
 
@@ -1411,27 +1968,31 @@ static void render_whole(struct sim_reply *r, const struct trace *t, int place, 
 	/* room for everything at once: the text plus its escapes and the frame */
 	buf_grow(b, (t->reasoning.len + t->answer.len) * 9 / 8 + 512);
 	put_head(b, x, "chat.completion");
-	buf_puts(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+	PUT_LIT(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
 	/* the content of placement_content(), escaped piece by piece, no copy */
 	if (!t->has_reasoning || field) {
 		put_json_chars(b, buf_str(&t->answer), t->answer.len);
 	} else {
 		if (place == SIM_PLACE_INLINE)
-			buf_puts(b, "<think>\\n");
+			PUT_LIT(b, "<think>\\n");
 		put_json_chars(b, buf_str(&t->reasoning), t->reasoning.len);
 		if (!t->open) {
-			buf_puts(b, "\\n</think>\\n\\n");
+			PUT_LIT(b, "\\n</think>\\n\\n");
 			put_json_chars(b, buf_str(&t->answer), t->answer.len);
 		}
 	}
 	buf_putc(b, '"');
 	if (field) {
-		buf_printf(b, ",\"%s\":", field);
+		PUT_LIT(b, ",\"");
+		buf_puts(b, field);
+		PUT_LIT(b, "\":");
 		put_json_str(b, buf_str(&t->reasoning), t->reasoning.len);
 	}
-	buf_printf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],", x->finish);
+	PUT_LIT(b, "},\"logprobs\":null,\"finish_reason\":\"");
+	buf_puts(b, x->finish);
+	PUT_LIT(b, "\"}],");
 	put_usage(b, x);
-	buf_puts(b, "}");
+	PUT_LIT(b, "}");
 }
 
 /* SSE events, one segment each, paced by the latency model. */
@@ -1460,11 +2021,11 @@ static void stream_event_end(struct stream_out *s)
 static void stream_delta(struct stream_out *s, const char *field, const char *text, size_t n)
 {
 	struct buf *b = &s->r->body;
-	buf_puts(b, "data: ");
+	PUT_LIT(b, "data: ");
 	put_head(b, s->x, "chat.completion.chunk");
 	buf_printf(b, ",\"choices\":[{\"index\":0,\"delta\":{\"%s\":", field);
 	put_json_str(b, text, n);
-	buf_puts(b, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+	PUT_LIT(b, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
 	s->text_sent += n;
 	stream_event_end(s);
 }
@@ -1491,7 +2052,7 @@ static void render_stream(struct sim_reply *r, const struct trace *t, int place,
 
 	r->stream = 1;
 	r->content_type = "text/event-stream";
-	buf_puts(b, "data: ");
+	PUT_LIT(b, "data: ");
 	put_head(b, x, "chat.completion.chunk");
 	buf_puts(
 		b,
@@ -1502,7 +2063,7 @@ static void render_stream(struct sim_reply *r, const struct trace *t, int place,
 		stream_text(&s, field, buf_str(&t->reasoning), t->reasoning.len);
 	placement_content(t, place, &content);
 	stream_text(&s, "content", buf_str(&content), content.len);
-	buf_puts(b, "data: ");
+	PUT_LIT(b, "data: ");
 	put_head(b, x, "chat.completion.chunk");
 	buf_printf(
 		b,
@@ -1510,14 +2071,14 @@ static void render_stream(struct sim_reply *r, const struct trace *t, int place,
 		x->finish);
 	stream_event_end(&s);
 	if (include_usage) {
-		buf_puts(b, "data: ");
+		PUT_LIT(b, "data: ");
 		put_head(b, x, "chat.completion.chunk");
-		buf_puts(b, ",\"choices\":[],");
+		PUT_LIT(b, ",\"choices\":[],");
 		put_usage(b, x);
-		buf_puts(b, "}\n\n");
+		PUT_LIT(b, "}\n\n");
 		stream_event_end(&s);
 	}
-	buf_puts(b, "data: [DONE]\n\n");
+	PUT_LIT(b, "data: [DONE]\n\n");
 	stream_event_end(&s);
 	buf_release(&content);
 	r->head_due_ms = c->ttft_ms;
@@ -1632,6 +2193,11 @@ void sim_complete(const struct sim_config *c, const char *body, size_t len, int6
 		return;
 	}
 
+	/* One allocation each for the usual trace instead of a chain of reallocs. */
+	if (buf_grow(&t.reasoning, 1024 + (size_t)c->pad_reasoning))
+		buf_grow(&t.reasoning, 1024);
+	buf_grow(&t.answer, 256);
+
 	/* Content draws, all up front so each has a fixed place in the sequence. */
 	for (int i = 0; i < SIM_NOISE_COUNT; i++)
 		u_noise[i] = rng_unit(&crng);
@@ -1691,7 +2257,7 @@ void sim_complete(const struct sim_config *c, const char *body, size_t len, int6
 	}
 
 	r->placement = t.has_reasoning ? place : -1;
-	snprintf(x.id, sizeof(x.id), "chatcmpl-%016" PRIx64, content_seed);
+	put_id(x.id, content_seed);
 	x.model = req.model;
 	x.prompt_tokens = tokens_of(req.prompt_bytes) + 4 * req.nmessages;
 	x.completion_tokens = tokens_of(t.reasoning.len + t.answer.len);
@@ -1714,13 +2280,13 @@ void sim_complete(const struct sim_config *c, const char *body, size_t len, int6
 
 void sim_models_json(const struct sim_config *c, struct buf *out)
 {
-	buf_puts(out, "{\"object\":\"list\",\"data\":[");
+	PUT_LIT(out, "{\"object\":\"list\",\"data\":[");
 	for (int i = 0; i < c->nmodels; i++) {
 		buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
 		put_json_str(out, c->models[i], strlen(c->models[i]));
 		buf_printf(out, ",\"object\":\"model\",\"created\":%ld,\"owned_by\":\"distill\"}", CREATED);
 	}
-	buf_puts(out, "]}");
+	PUT_LIT(out, "]}");
 }
 
 /* ---- statistics ------------------------------------------------------------- */

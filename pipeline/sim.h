@@ -166,9 +166,16 @@ struct sim_request {
 /* Parse a chat-completions body.  On a bad request returns the HTTP status
  * to answer (400 malformed JSON / missing or bad messages / bad fields, 404
  * unknown model) and fills err_type and msg; 0 on success.  req is
- * released with sim_request_release either way. */
+ * released with sim_request_release either way.  The usual body (strict
+ * JSON, string contents, no \u escapes) is read by an allocation-free
+ * scanner; everything else, and every error, by sim_request_parse_json. */
 int sim_request_parse(const struct sim_config *c, const char *body, size_t len, struct sim_request *req,
 		      char *err_type, size_t type_len, char *msg, size_t msg_len);
+
+/* The same through a cJSON tree, for any body: the reference that
+ * sim_request_parse must agree with (the fuzz target checks it does). */
+int sim_request_parse_json(const struct sim_config *c, const char *body, size_t len, struct sim_request *req,
+			   char *err_type, size_t type_len, char *msg, size_t msg_len);
 void sim_request_release(struct sim_request *req);
 
 /* One stretch of the reply body and when it may be sent. */

@@ -8,6 +8,7 @@
 #include "t.h"
 
 #include "buf.h"
+#include "hash.h"
 #include "json.h"
 #include "sim.h"
 
@@ -824,8 +825,158 @@ static void test_fault_mix(void)
 	sim_config_release(&c);
 }
 
+/* Bodies for the reply-bytes golden: every task kind, streams, errors,
+ * escapes, \u escapes, content parts, replay, trailing bytes. */
+static const char *const golden_bodies[] = {
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"What is 347 + 589?\"}],"
+	"\"seed\":%d}",
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"What is 9347 - "
+	"12589?\"}],\"seed\":%d,\"stream\":true}",
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":"
+	"\"user\",\"content\":\"What is 347 * 589?\"}],\"seed\":%d,\"max_tokens\":50}",
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"Tom has 12 marbles. He "
+	"buys 3 bags with 7 marbles in each bag. How many marbles does he have now?\"}],\"seed\":%d}",
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me \\\"a "
+	"story\\\"\\nabout \\u00e9 and \\ud83d\\ude00 %d\"}]}",
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+	"\"text\":\"What is 3 + 4?\"}]}],\"seed\":%d,\"stream\":true,\"stream_options\":{\"include_"
+	"usage\":true}}",
+	"{\"model\":\"nope\",\"messages\":[],\"seed\":%d}",
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\"}],\"seed\":%d}",
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"What is the capital of "
+	"France, in one word?\"}],\"n\":%d}",
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"What is 1 + "
+	"1?\"}],\"seed\":%d} trailing",
+	"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"What is 1 + "
+	"1?\"}],\"max_tokens\":\"x\",\"max_completion_tokens\":7,\"seed\":%d}",
+	"{\"model\":\"distill-sim\",\"model\":\"x\",\"messages\":[{\"content\":\"tab\\there\",\"role\":"
+	"\"assistant\"},{\"role\":\"user\",\"content\":\"\"}],\"seed\":%d}",
+	"  {\"model\" : \"distill-sim\" , \"messages\" : [ { \"role\" : \"user\" , \"content\" : \"What is "
+	"55 + 66?\" } ] , \"seed\" : %d , \"x\":[1,2.5e3,-0.1,true,false,null,{\"a\":[]}] }  ",
+	"not json %d",
+};
+
+/* A hash of every reply (status, headers, pacing, body bytes) to the
+ * bodies above under eight configurations. */
+static uint64_t golden_replies_hash(void)
+{
+	struct sim_replay *rp = sim_replay_new();
+	uint64_t h = 0;
+	sim_replay_add(rp, "What is the capital of France, in one word?",
+		       "<think>Paris is the capital.\nYes \"quoted\".</think>\n\n\\boxed{Paris}");
+	for (int cfg = 0; cfg < 8; cfg++) {
+		struct sim_config c;
+		sim_config_init(&c);
+		c.seed = (uint64_t)cfg * 7 + 1;
+		c.pad_reasoning = cfg & 1 ? 3500 : 0;
+		for (int i = 0; cfg & 2 && i < SIM_NOISE_COUNT; i++)
+			c.noise_p[i] = 0.2;
+		for (int i = 1; cfg & 4 && i < SIM_FAULT_COUNT; i++)
+			c.fault_p[i] = 0.1;
+		if (cfg & 4) {
+			c.ttft_ms = 5;
+			c.tokens_per_s = 100;
+			c.replay = rp;
+		}
+		for (size_t b = 0; b < sizeof(golden_bodies) / sizeof(golden_bodies[0]); b++)
+			for (int k = 0; k < 12; k++) {
+				char body[1024], meta[256];
+				struct sim_reply r;
+				int len = snprintf(body, sizeof(body), golden_bodies[b], k);
+				sim_complete(&c, body, (size_t)len, k % 5, &r);
+				len = snprintf(meta, sizeof(meta),
+					       "%d %s %" PRId64 " %zu %d %" PRId64 " %zu %d %u %d %d %zu",
+					       r.status, r.content_type, r.retry_after_s, r.declared_len,
+					       r.stream, r.head_due_ms, r.close_at, (int)r.fault, r.noise,
+					       r.placement, r.replayed, r.nseg);
+				h = hash64(meta, (size_t)len, h);
+				h = hash64(buf_str(&r.body), r.body.len, h);
+				for (size_t s = 0; s < r.nseg; s++) {
+					int64_t seg[2] = {(int64_t)r.seg[s].end, r.seg[s].due_ms};
+					h = hash64(seg, sizeof(seg), h);
+				}
+				sim_reply_release(&r);
+			}
+		sim_config_release(&c);
+	}
+	sim_replay_free(rp);
+	return h;
+}
+
+/* The reply bytes are part of the contract (DESIGN §13: the same request
+ * gives the same reply, across versions too, so recorded runs replay).  A
+ * change here must be deliberate: update the constant with a note why. */
+static void test_golden_replies(void)
+{
+	T_TRUE(golden_replies_hash() == UINT64_C(0x41a01c9f5dadacc2));
+}
+
+/* The request parser's fast path agrees with the cJSON reference on the
+ * usual bodies and on the ones it hands over. */
+static void test_parse_paths(void)
+{
+	static const char *const bodies[] = {
+		"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"What is 1 + "
+		"2?\"}]}",
+		"{\"messages\":[{\"content\":\"a\\n\\\"b\\\\c\\/"
+		"d\\t\",\"role\":\"system\"},{\"role\":\"user\","
+		"\"content\":\"\"}],\"model\":\"distill-sim\",\"stream\":true,\"stream_options\":{"
+		"\"include_usage\":true},\"max_tokens\":12,\"max_completion_tokens\":\"x\"}",
+		"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"\\u00e9\"}]}",
+		"{\"model\":\"distill-sim\",\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":"
+		"\"x\"}]}",
+		"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]} junk",
+		"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_"
+		"tokens\":0}",
+		"{\"model\":\"distill-sim\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":"
+		"1}",
+		"{\"model\":\"distill-sim\",\"messages\":[]}",
+		"{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+		"[1,2]",
+		"",
+	};
+	struct sim_config c;
+	sim_config_init(&c);
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		struct sim_request a, b;
+		char ta[64] = "", ma[256] = "", tb[64] = "", mb[256] = "";
+		int ra = sim_request_parse(&c, bodies[i], strlen(bodies[i]), &a, ta, sizeof(ta), ma,
+					   sizeof(ma));
+		int rb = sim_request_parse_json(&c, bodies[i], strlen(bodies[i]), &b, tb, sizeof(tb), mb,
+						sizeof(mb));
+		T_EQ_INT(ra, rb);
+		T_EQ_STR(ta, tb);
+		T_EQ_STR(ma, mb);
+		if (!ra && !rb) {
+			T_EQ_STR(a.model, b.model);
+			T_EQ_STR(a.user, b.user);
+			T_EQ_INT(a.stream, b.stream);
+			T_EQ_INT(a.include_usage, b.include_usage);
+			T_EQ_INT(a.max_tokens, b.max_tokens);
+			T_EQ_INT(a.prompt_bytes, b.prompt_bytes);
+			T_EQ_INT(a.nmessages, b.nmessages);
+		}
+		sim_request_release(&a);
+		sim_request_release(&b);
+	}
+	/* what the second body carries, so agreement is not agreement on nothing */
+	struct sim_request r;
+	char t[64], m[256];
+	T_EQ_INT(sim_request_parse(&c, bodies[1], strlen(bodies[1]), &r, t, sizeof(t), m, sizeof(m)), 0);
+	T_EQ_STR(r.user, "");
+	T_EQ_INT(r.nmessages, 2);
+	T_EQ_INT(r.prompt_bytes, 9);
+	T_EQ_INT(r.stream, 1);
+	T_EQ_INT(r.include_usage, 1);
+	T_EQ_INT(r.max_tokens, 12);
+	sim_request_release(&r);
+	sim_config_release(&c);
+}
+
 int main(void)
 {
+	test_golden_replies();
+	test_parse_paths();
 	test_fault_mix();
 	test_placements();
 	test_noise();

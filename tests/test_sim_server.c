@@ -232,6 +232,17 @@ static void test_basic(void)
 		T_EQ_INT(r.status, 413);
 		resp_release(&r);
 	}
+	/* Request headers of a few KB fit the per-connection memory. */
+	{
+		char hdr[4200];
+		const char *hl[] = {hdr, NULL};
+		memcpy(hdr, "X-Pad: ", 7);
+		memset(hdr + 7, 'p', 4000);
+		hdr[4007] = '\0';
+		http(&p, "/v1/chat/completions", add, hl, &r);
+		T_EQ_INT(r.status, 200);
+		resp_release(&r);
+	}
 
 	http(&p, "/stats", NULL, NULL, &r);
 	T_EQ_INT(r.status, 200);
@@ -239,7 +250,7 @@ static void test_basic(void)
 		cJSON *j = json_parse(buf_str(&r.body), r.body.len);
 		double v = -1;
 		json_get_num(j, "completions", &v);
-		T_EQ_DBL(v, 6, 0);
+		T_EQ_DBL(v, 7, 0);
 		json_get_num(j, "stream", &v);
 		T_EQ_DBL(v, 1, 0);
 		json_get_num(j, "errors_4xx", &v); /* 404, 405, 400, 404 model, 413 twice */

@@ -3,7 +3,8 @@
  * request body reaches: parse, draws, trace rendering, noise, faults,
  * streaming.  Every reply must be a valid status with a bounded body, and
  * every 200 that is not a malformed-JSON fault must parse as JSON (or as
- * SSE events of JSON).
+ * SSE events of JSON).  The request parser's fast path must agree with the
+ * cJSON reference on every input.
  */
 #include "json.h"
 #include "sim.h"
@@ -44,6 +45,25 @@ static int valid_reply(const struct sim_reply *r)
 	return 0;
 }
 
+/* sim_request_parse (fast path first) and sim_request_parse_json give the
+ * same status, error text and request. */
+static int parsers_agree(const struct sim_config *c, const char *p, size_t n)
+{
+	struct sim_request a, b;
+	char ta[64] = "", ma[256] = "", tb[64] = "", mb[256] = "";
+	int ra = sim_request_parse(c, p, n, &a, ta, sizeof(ta), ma, sizeof(ma));
+	int rb = sim_request_parse_json(c, p, n, &b, tb, sizeof(tb), mb, sizeof(mb));
+	int same = ra == rb && !strcmp(ta, tb) && !strcmp(ma, mb);
+	if (same && !ra)
+		same = !strcmp(a.model, b.model) && a.stream == b.stream &&
+		       a.include_usage == b.include_usage && a.max_tokens == b.max_tokens &&
+		       a.prompt_bytes == b.prompt_bytes && a.nmessages == b.nmessages && a.user && b.user &&
+		       !strcmp(a.user, b.user);
+	sim_request_release(&a);
+	sim_request_release(&b);
+	return same;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sim_config c;
@@ -66,6 +86,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c.replay = rp;
 		ready = 1;
 	}
+	if (!parsers_agree(&c, (const char *)data, size) ||
+	    (size && !parsers_agree(&c, (const char *)data + 1, size - 1)))
+		abort();
 	/* The first byte picks the attempt, so fault draws vary too. */
 	sim_complete(&c, (const char *)data + (size ? 1 : 0), size ? size - 1 : 0, size ? data[0] : 0, &r);
 	if (!valid_reply(&r) || r.body.len > ((size_t)64 << 20))
