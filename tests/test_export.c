@@ -70,6 +70,19 @@ static void build(struct db *db)
 	ex[nex].trace_id = fx_trace(db, pids[30], p_plain, 0, "plain reasoning", "42", NULL, rs_cur, 1, 0);
 	ex[nex].prompt = 30;
 	ex[nex++].want = 1;
+	/* Every ASCII byte, at each alignment against the escaper's 16-byte
+	 * steps, and UTF-8 cut across them. */
+	buf_reset(&r);
+	for (int off = 0; off < 17; off++) {
+		for (int k = 0; k < off; k++)
+			buf_putc(&r, 'a');
+		for (int c = 1; c < 128; c++)
+			buf_putc(&r, (char)c);
+		buf_puts(&r, "\xc3\xa9\xe2\x88\x9a\xf0\x9f\x99\x82\"\\\x1f \x7f");
+	}
+	ex[nex].trace_id = fx_trace(db, pids[31], p_plain, 0, buf_str(&r), "\x1f\"\\", NULL, rs_cur, 1, 0);
+	ex[nex].prompt = 31;
+	ex[nex++].want = 1;
 	/* Marks: prompt 7 contaminated; traces 9/1 and 9/2 one cluster; prompts 20 and 21 one cluster. */
 	fx_insert(db, "INSERT INTO contamination (prompt_id, benchmark, marked_at) VALUES (?1, 'aime', 1)",
 		  "i", pids[7]);
@@ -178,6 +191,12 @@ static void round_trip(struct db *db, const char *dir, int64_t export_id, int64_
 			int plain;
 
 			T_TRUE(o != NULL);
+			/* Strict JSON: no raw control byte inside a line (cJSON lets them by). */
+			for (const char *c = p; c < nl; c++)
+				if ((unsigned char)*c < 0x20) {
+					T_TRUE(!"raw control byte in a shard line");
+					break;
+				}
 			db_reset(item);
 			db_bind_int64(item, 1, export_id);
 			db_bind_text(item, 2, m.shards[s].file, -1);
