@@ -884,8 +884,9 @@ static int build_line(struct buf *b, const struct export_plan *p, const struct p
 }
 
 /* ------------------------------------------------------------------------ */
-/* Shards.  Every shard holds a fixed number of consecutive lines of its
- * split's order, so each one is built and compressed by one thread from
+/* Shards.  Every shard holds a fixed run of consecutive lines of its
+ * split's order (the split's lines shared equally between as many shards
+ * of at most m lines as needed), so each one is built and compressed by one thread from
  * start to end, on its own connection, and shards run in parallel: the
  * bytes never depend on the machine or the thread count. */
 
@@ -1100,7 +1101,7 @@ static void shard_set_release(struct shard_set *ss)
 	pthread_mutex_destroy(&ss->mu);
 }
 
-/* Split the plan into shards of m lines per split, named for good. */
+/* Split the plan into shards of at most m lines per split, named for good. */
 static void shard_set_init(struct shard_set *ss, struct export_plan *p, size_t m)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -1120,8 +1121,10 @@ static void shard_set_init(struct shard_set *ss, struct export_plan *p, size_t m
 			struct shard *s = &ss->v[ss->n++];
 			s->split = sp;
 			s->index = j;
-			s->first = (size_t)j * m;
-			s->count = s->first + m <= ss->norder[sp] ? m : ss->norder[sp] - s->first;
+			/* Equal shares (to a line) of at most m lines, not m lines
+			 * and a short last one: shards in parallel end together. */
+			s->first = (size_t)((uint64_t)j * ss->norder[sp] / ss->count[sp]);
+			s->count = (size_t)((uint64_t)(j + 1) * ss->norder[sp] / ss->count[sp]) - s->first;
 			snprintf(s->file, sizeof(s->file), "%s-%05u-of-%05u.jsonl.zst", split_name(sp), j,
 				 ss->count[sp]);
 		}

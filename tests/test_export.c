@@ -333,6 +333,11 @@ int main(void)
 		T_OK(export_manifest_parse(buf_str(&mb), mb.len, &m, &e), &e);
 		buf_release(&mb);
 	}
+	/* A split's lines are shared equally between its shards (to a line). */
+	for (int s = 0; s < m.nshards; s++)
+		for (int t = 0; t < m.nshards; t++)
+			if (!strcmp(m.shards[s].split, m.shards[t].split))
+				T_TRUE(m.shards[s].samples - m.shards[t].samples <= 1);
 	snprintf(path2, sizeof(path2), "%s/manifest.json", d2);
 	T_TRUE(same_file(path, path2));
 	for (int s = 0; s < m.nshards; s++) {
