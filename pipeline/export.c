@@ -829,7 +829,17 @@ static int build_line(struct buf *b, const struct export_plan *p, const struct p
 		answer = "";
 	if (!model)
 		model = pi->model;
-	rc = buf_printf(b, "{\"id\":\"%016llx\"", (unsigned long long)it->line_id);
+	{ /* {"id":"%016llx" without printf */
+		static const char hx[] = "0123456789abcdef";
+		char id[16];
+		for (int i = 0; i < 16; i++)
+			id[i] = hx[(it->line_id >> (60 - 4 * i)) & 15];
+		rc = buf_puts(b, "{\"id\":\"");
+		if (!rc)
+			rc = buf_append(b, id, sizeof(id));
+		if (!rc)
+			rc = buf_putc(b, '"');
+	}
 	if (!rc)
 		rc = str_field(b, "prompt_id", phash);
 	if (!rc)
@@ -1325,13 +1335,12 @@ static int insert_rows(struct db *db, struct export_plan *p, struct shard_set *w
 	qsort(byid, p->n, sizeof(*byid), by_trace_cmp);
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_item *it = &p->items[byid[i].item];
-		char shard[64];
-		int n = snprintf(shard, sizeof(shard), "%s-%05u-of-%05u.jsonl.zst", split_name(it->split),
-				 it->shard, w->count[it->split]);
+		/* Train shards come first in w->v, then val shards. */
+		const struct shard *sh = &w->v[(it->split ? w->count[0] : 0) + it->shard];
 		db_reset(st);
 		db_bind_int64(st, 1, res->export_id);
 		db_bind_int64(st, 2, it->trace_id);
-		db_bind_text_ref(st, 3, shard, n);
+		db_bind_text_ref(st, 3, sh->file, -1);
 		db_bind_int64(st, 4, it->line);
 		db_bind_text_ref(st, 5, split_name(it->split), -1);
 		if ((rc = db_step(st, e)) < 0)
