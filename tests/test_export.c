@@ -316,6 +316,9 @@ int main(void)
 	T_TRUE(id1 > 0);
 	round_trip(db, d1, id1, want);
 	T_EQ_INT(count_sql(db, "SELECT COUNT(*) FROM export_items"), want);
+	/* Foreign keys, off while the lineage is written, are on again. */
+	T_EQ_INT(count_sql(db, "PRAGMA foreign_keys"), 1);
+	T_EQ_INT(count_sql(db, "SELECT COUNT(*) FROM pragma_foreign_key_check('export_items')"), 0);
 	T_EQ_INT(count_sql(db, "SELECT COUNT(DISTINCT shard) FROM export_items WHERE split = 'val'") > 0, 1);
 	T_EQ_INT(count_sql(db, "SELECT COUNT(DISTINCT shard) FROM export_items WHERE split = 'train'") > 2,
 		 1);
