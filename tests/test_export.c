@@ -2,6 +2,7 @@
 #include "t.h"
 
 #include "buf.h"
+#include "check.h"
 #include "db.h"
 #include "export.h"
 #include "export_fixture.h"
@@ -319,6 +320,18 @@ int main(void)
 	/* Foreign keys, off while the lineage is written, are on again. */
 	T_EQ_INT(count_sql(db, "PRAGMA foreign_keys"), 1);
 	T_EQ_INT(count_sql(db, "SELECT COUNT(*) FROM pragma_foreign_key_check('export_items')"), 0);
+	{
+		int bad = -1;
+		T_OK(check_run(db, NULL, NULL, &bad, &e), &e);
+		T_EQ_INT(bad, 0);
+		/* `distill check` would see an item of a missing trace. */
+		fx_exec(db,
+			"PRAGMA foreign_keys = OFF; INSERT INTO export_items (export_id, trace_id, shard, "
+			"line, split) VALUES (1, 999999, 'x', 0, 'train')");
+		T_OK(check_run(db, NULL, NULL, &bad, &e), &e);
+		T_EQ_INT(bad, 1);
+		fx_exec(db, "DELETE FROM export_items WHERE trace_id = 999999; PRAGMA foreign_keys = ON");
+	}
 	T_EQ_INT(count_sql(db, "SELECT COUNT(DISTINCT shard) FROM export_items WHERE split = 'val'") > 0, 1);
 	T_EQ_INT(count_sql(db, "SELECT COUNT(DISTINCT shard) FROM export_items WHERE split = 'train'") > 2,
 		 1);
