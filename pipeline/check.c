@@ -32,6 +32,9 @@ static const struct invariant {
 	{"occurrence of a missing prompt", "SELECT s.id FROM prompt_sources s WHERE NOT EXISTS (SELECT 1 "
 					   "FROM prompts p WHERE p.id = s.prompt_id) "
 					   "ORDER BY s.id"},
+	{"export item of a missing trace or export",
+	 "SELECT i.trace_id FROM export_items i WHERE NOT EXISTS (SELECT 1 FROM traces t WHERE t.id = "
+	 "i.trace_id) OR NOT EXISTS (SELECT 1 FROM exports x WHERE x.id = i.export_id) ORDER BY i.trace_id"},
 	{"more than one current rule set",
 	 "SELECT id FROM rulesets WHERE is_current = 1 ORDER BY id LIMIT -1 OFFSET 1"},
 };

@@ -4,9 +4,106 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
+
+/* A context kept for the next call is at most this big; a larger one (a
+ * high level, a frame with a huge window) is freed after its call. */
+#define ZST_CACHE_MAX_BYTES ((size_t)32 << 20)
+
+/* One compression and one decompression context per thread, kept between
+ * calls: making a context allocates and clears its tables, which costs
+ * more than compressing a 4 KB body.  A caller takes the context (the slot
+ * is then empty, so nested use on one thread gets a fresh one) and gives
+ * it back when done.  Thread exit frees them. */
+struct zst_cache {
+	ZSTD_CCtx *cc;
+	ZSTD_DCtx *dc;
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int cache_ok;
+
+static void cache_free(void *p)
+{
+	struct zst_cache *c = p;
+	ZSTD_freeCCtx(c->cc);
+	ZSTD_freeDCtx(c->dc);
+	free(c);
+}
+
+static void cache_init(void)
+{
+	cache_ok = pthread_key_create(&cache_key, cache_free) == 0;
+}
+
+static struct zst_cache *cache_get(void)
+{
+	struct zst_cache *c;
+	pthread_once(&cache_once, cache_init);
+	if (!cache_ok)
+		return NULL;
+	c = pthread_getspecific(cache_key);
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		if (pthread_setspecific(cache_key, c) != 0) {
+			free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+/* A compression context with default parameters. */
+static ZSTD_CCtx *cctx_take(void)
+{
+	struct zst_cache *c = cache_get();
+	ZSTD_CCtx *cc = c ? c->cc : NULL;
+	if (!cc)
+		return ZSTD_createCCtx();
+	c->cc = NULL;
+	ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
+	return cc;
+}
+
+static void cctx_give(ZSTD_CCtx *cc)
+{
+	struct zst_cache *c;
+	if (!cc)
+		return;
+	c = ZSTD_sizeof_CCtx(cc) <= ZST_CACHE_MAX_BYTES ? cache_get() : NULL;
+	if (c && !c->cc)
+		c->cc = cc;
+	else
+		ZSTD_freeCCtx(cc);
+}
+
+/* A decompression context ready for a new frame. */
+static ZSTD_DCtx *dctx_take(void)
+{
+	struct zst_cache *c = cache_get();
+	ZSTD_DCtx *dc = c ? c->dc : NULL;
+	if (!dc)
+		return ZSTD_createDCtx();
+	c->dc = NULL;
+	ZSTD_DCtx_reset(dc, ZSTD_reset_session_and_parameters);
+	return dc;
+}
+
+static void dctx_give(ZSTD_DCtx *dc)
+{
+	struct zst_cache *c;
+	if (!dc)
+		return;
+	c = ZSTD_sizeof_DCtx(dc) <= ZST_CACHE_MAX_BYTES ? cache_get() : NULL;
+	if (c && !c->dc)
+		c->dc = dc;
+	else
+		ZSTD_freeDCtx(dc);
+}
 
 int zst_is_frame(const void *p, size_t n)
 {
@@ -17,10 +114,15 @@ int zst_is_frame(const void *p, size_t n)
 int zst_compress(const void *src, size_t n, int level, struct buf *out, struct derr *e)
 {
 	size_t bound = ZSTD_compressBound(n), r;
+	ZSTD_CCtx *cc;
 
 	if (buf_grow(out, bound))
 		return derr_set(e, DERR_LIMIT, "compressed output over its cap");
-	r = ZSTD_compress(out->data + out->len, bound, src, n, level);
+	if (!(cc = cctx_take()))
+		return derr_set(e, DERR_ZSTD, "zstd: cannot create context");
+	/* The same bytes as ZSTD_compress, which makes a context per call. */
+	r = ZSTD_compressCCtx(cc, out->data + out->len, bound, src, n, level);
+	cctx_give(cc);
 	if (ZSTD_isError(r))
 		return derr_set(e, DERR_ZSTD, "zstd: %s", ZSTD_getErrorName(r));
 	out->len += r;
@@ -30,7 +132,7 @@ int zst_compress(const void *src, size_t n, int level, struct buf *out, struct d
 
 int zst_decompress(const void *src, size_t n, size_t max, struct buf *out, struct derr *e)
 {
-	ZSTD_DStream *ds = ZSTD_createDStream();
+	ZSTD_DCtx *ds = dctx_take();
 	ZSTD_inBuffer in = {src, n, 0};
 	size_t start = out->len, r = 1;
 	int rc = 0;
@@ -38,7 +140,6 @@ int zst_decompress(const void *src, size_t n, size_t max, struct buf *out, struc
 
 	if (!ds)
 		return derr_set(e, DERR_ZSTD, "zstd: cannot create stream");
-	ZSTD_initDStream(ds);
 	while (in.pos < in.size || r != 0) {
 		ZSTD_outBuffer o = {tmp, sizeof(tmp), 0};
 		size_t before = in.pos;
@@ -58,7 +159,7 @@ int zst_decompress(const void *src, size_t n, size_t max, struct buf *out, struc
 		}
 	}
 out:
-	ZSTD_freeDStream(ds);
+	dctx_give(ds);
 	if (rc) {
 		out->len = start;
 		if (out->data)
@@ -69,7 +170,7 @@ out:
 
 struct zst_reader {
 	FILE *f;
-	ZSTD_DStream *ds; /* NULL: plain file */
+	ZSTD_DCtx *ds; /* NULL: plain file */
 	unsigned char *in;
 	size_t in_cap;
 	ZSTD_inBuffer ib;
@@ -99,9 +200,9 @@ int zst_reader_open(struct zst_reader **out, const char *path, unsigned long lon
 		zst_reader_close(r);
 		return derr_set(e, DERR_IO, "%s: read error", path);
 	}
-	if (zst_is_frame(r->in, r->ib.size)) {
-		r->ds = ZSTD_createDStream();
-		ZSTD_initDStream(r->ds);
+	if (zst_is_frame(r->in, r->ib.size) && !(r->ds = dctx_take())) {
+		zst_reader_close(r);
+		return derr_set(e, DERR_ZSTD, "zstd: cannot create stream");
 	}
 	*out = r;
 	return 0;
@@ -164,7 +265,7 @@ void zst_reader_close(struct zst_reader *r)
 		return;
 	if (r->f)
 		fclose(r->f);
-	ZSTD_freeDStream(r->ds);
+	dctx_give(r->ds);
 	free(r->in);
 	free(r);
 }
@@ -181,7 +282,7 @@ int zst_writer_new(struct zst_writer **out, FILE *f, int level, struct derr *e)
 	struct zst_writer *w = xcalloc(1, sizeof(*w));
 
 	w->f = f;
-	w->cc = ZSTD_createCCtx();
+	w->cc = cctx_take();
 	if (!w->cc) {
 		free(w);
 		return derr_set(e, DERR_ZSTD, "zstd: cannot create context");
@@ -230,7 +331,7 @@ void zst_writer_free(struct zst_writer *w)
 {
 	if (!w)
 		return;
-	ZSTD_freeCCtx(w->cc);
+	cctx_give(w->cc);
 	free(w->out);
 	free(w);
 }

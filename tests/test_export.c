@@ -2,6 +2,7 @@
 #include "t.h"
 
 #include "buf.h"
+#include "check.h"
 #include "db.h"
 #include "export.h"
 #include "export_fixture.h"
@@ -69,6 +70,19 @@ static void build(struct db *db)
 	/* A sample of another profile (no system prompt). */
 	ex[nex].trace_id = fx_trace(db, pids[30], p_plain, 0, "plain reasoning", "42", NULL, rs_cur, 1, 0);
 	ex[nex].prompt = 30;
+	ex[nex++].want = 1;
+	/* Every ASCII byte, at each alignment against the escaper's 16-byte
+	 * steps, and UTF-8 cut across them. */
+	buf_reset(&r);
+	for (int off = 0; off < 17; off++) {
+		for (int k = 0; k < off; k++)
+			buf_putc(&r, 'a');
+		for (int c = 1; c < 128; c++)
+			buf_putc(&r, (char)c);
+		buf_puts(&r, "\xc3\xa9\xe2\x88\x9a\xf0\x9f\x99\x82\"\\\x1f \x7f");
+	}
+	ex[nex].trace_id = fx_trace(db, pids[31], p_plain, 0, buf_str(&r), "\x1f\"\\", NULL, rs_cur, 1, 0);
+	ex[nex].prompt = 31;
 	ex[nex++].want = 1;
 	/* Marks: prompt 7 contaminated; traces 9/1 and 9/2 one cluster; prompts 20 and 21 one cluster. */
 	fx_insert(db, "INSERT INTO contamination (prompt_id, benchmark, marked_at) VALUES (?1, 'aime', 1)",
@@ -178,6 +192,12 @@ static void round_trip(struct db *db, const char *dir, int64_t export_id, int64_
 			int plain;
 
 			T_TRUE(o != NULL);
+			/* Strict JSON: no raw control byte inside a line (cJSON lets them by). */
+			for (const char *c = p; c < nl; c++)
+				if ((unsigned char)*c < 0x20) {
+					T_TRUE(!"raw control byte in a shard line");
+					break;
+				}
 			db_reset(item);
 			db_bind_int64(item, 1, export_id);
 			db_bind_text(item, 2, m.shards[s].file, -1);
@@ -297,6 +317,21 @@ int main(void)
 	T_TRUE(id1 > 0);
 	round_trip(db, d1, id1, want);
 	T_EQ_INT(count_sql(db, "SELECT COUNT(*) FROM export_items"), want);
+	/* Foreign keys, off while the lineage is written, are on again. */
+	T_EQ_INT(count_sql(db, "PRAGMA foreign_keys"), 1);
+	T_EQ_INT(count_sql(db, "SELECT COUNT(*) FROM pragma_foreign_key_check('export_items')"), 0);
+	{
+		int bad = -1;
+		T_OK(check_run(db, NULL, NULL, &bad, &e), &e);
+		T_EQ_INT(bad, 0);
+		/* `distill check` would see an item of a missing trace. */
+		fx_exec(db,
+			"PRAGMA foreign_keys = OFF; INSERT INTO export_items (export_id, trace_id, shard, "
+			"line, split) VALUES (1, 999999, 'x', 0, 'train')");
+		T_OK(check_run(db, NULL, NULL, &bad, &e), &e);
+		T_EQ_INT(bad, 1);
+		fx_exec(db, "DELETE FROM export_items WHERE trace_id = 999999; PRAGMA foreign_keys = ON");
+	}
 	T_EQ_INT(count_sql(db, "SELECT COUNT(DISTINCT shard) FROM export_items WHERE split = 'val'") > 0, 1);
 	T_EQ_INT(count_sql(db, "SELECT COUNT(DISTINCT shard) FROM export_items WHERE split = 'train'") > 2,
 		 1);
@@ -314,6 +349,11 @@ int main(void)
 		T_OK(export_manifest_parse(buf_str(&mb), mb.len, &m, &e), &e);
 		buf_release(&mb);
 	}
+	/* A split's lines are shared equally between its shards (to a line). */
+	for (int s = 0; s < m.nshards; s++)
+		for (int t = 0; t < m.nshards; t++)
+			if (!strcmp(m.shards[s].split, m.shards[t].split))
+				T_TRUE(m.shards[s].samples - m.shards[t].samples <= 1);
 	snprintf(path2, sizeof(path2), "%s/manifest.json", d2);
 	T_TRUE(same_file(path, path2));
 	for (int s = 0; s < m.nshards; s++) {

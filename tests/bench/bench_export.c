@@ -6,7 +6,9 @@
  * child process so that its peak RSS is its own.  Traces are real R1
  * reasoning from ../shared/data when present (cycled), else synthetic text.
  *
- * Environment: DISTILL_BENCH_N (traces), DISTILL_BENCH_RUNS (default 3).
+ * Environment: DISTILL_BENCH_N (traces), DISTILL_BENCH_RUNS (default 3),
+ * DISTILL_BENCH_DB (a database file to keep: built there when missing,
+ * reused as is when present, so repeated runs skip the build).
  * Prints medians, MB/s of JSONL, the speed ratio (target >= 0.80) and the
  * export's peak RSS (target < 500 MB).  Scratch files are removed.
  */
@@ -171,7 +173,7 @@ static double run_cmd(const char *cmd, double *cpu)
 int main(void)
 {
 	const char *ns = getenv("DISTILL_BENCH_N"), *rs = getenv("DISTILL_BENCH_RUNS"),
-		   *base = getenv("TMPDIR");
+		   *base = getenv("TMPDIR"), *keep = getenv("DISTILL_BENCH_DB");
 	int64_t n = 800000, runs = 3;
 	char dir[1024], dbp[1100], out[1100], jsonl[1100], cmd[4096];
 	double te[16], tz[16], ce[16], cz[16], jsonl_mb;
@@ -185,13 +187,17 @@ int main(void)
 	snprintf(dir, sizeof(dir), "%s/distill-bench-export-XXXXXX", base && *base ? base : "/tmp");
 	if (!mkdtemp(dir))
 		return 1;
-	snprintf(dbp, sizeof(dbp), "%s/bench.db", dir);
+	if (keep && *keep)
+		snprintf(dbp, sizeof(dbp), "%s", keep);
+	else
+		snprintf(dbp, sizeof(dbp), "%s/bench.db", dir);
 	snprintf(out, sizeof(out), "%s/out", dir);
 	snprintf(jsonl, sizeof(jsonl), "%s/all.jsonl", dir);
 	load_real();
 	printf("bench_export: %lld traces (%s text), %lld runs\n", (long long)n,
 	       nsamples ? "real R1 reasoning" : "synthetic", (long long)runs);
-	build_db(dbp, n);
+	if (!keep || !*keep || access(dbp, F_OK) != 0)
+		build_db(dbp, n);
 
 	for (int i = 0; i < runs; i++) {
 		te[i] = run_export(dbp, out, &ce[i], &rss);
