@@ -476,6 +476,14 @@ __attribute__((format(printf, 3, 4))) static void vset(struct filter_verdict *v,
 	va_end(ap);
 }
 
+/* A pass with no detail: the common verdict, without a trip through
+ * vsnprintf. */
+static void vpass(struct filter_verdict *v)
+{
+	v->state = FILTER_PASS;
+	v->detail[0] = '\0';
+}
+
 /* ------------------------------------------------------------------------
  * Regex kinds. */
 
@@ -497,7 +505,7 @@ static void e_must_match(struct filter *f, struct frule *fr, const struct filter
 	if (rc < 0)
 		regex_limit(v, &e);
 	else if (rc)
-		vset(v, FILTER_PASS, "%s", "");
+		vpass(v);
 	else
 		vset(v, FILTER_FAIL, "no match in %s", rule_target_name(fr->target));
 }
@@ -515,7 +523,7 @@ static void e_must_not_match(struct filter *f, struct frule *fr, const struct fi
 		excerpt(ex, sizeof(ex), s, n, so, eo);
 		vset(v, FILTER_FAIL, "matched at %zu: \"%s\"", so, ex);
 	} else {
-		vset(v, FILTER_PASS, "%s", "");
+		vpass(v);
 	}
 }
 
@@ -1116,7 +1124,7 @@ static void e_think_format(struct filter *f, struct frule *fr, const struct filt
 	else if (!d->answer || blank_line(d->answer, d->answer_len))
 		vset(v, FILTER_FAIL, "no answer after the reasoning");
 	else
-		vset(v, FILTER_PASS, "%s", "");
+		vpass(v);
 }
 
 static int c_answer(struct cctx *c, struct frule *fr)
@@ -1214,7 +1222,7 @@ static void e_api_error(struct filter *f, struct frule *fr, const struct filter_
 			}
 		}
 	}
-	vset(v, FILTER_PASS, "%s", "");
+	vpass(v);
 }
 
 /* ------------------------------------------------------------------------
