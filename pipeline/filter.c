@@ -70,6 +70,11 @@ struct frule {
 	long max_chars;
 };
 
+struct tab_slot {
+	uint64_t h;
+	uint32_t c; /* 0: empty */
+};
+
 struct filter {
 	const struct rules *rs;
 	struct frule *r;
@@ -77,8 +82,7 @@ struct filter {
 	struct buf response; /* the response text, built once per trace */
 	int response_built;
 	/* repetition scratch: open-addressing table of (hash, count) */
-	uint64_t *tab_h;
-	uint32_t *tab_c;
+	struct tab_slot *tab; /* hash and count side by side: one access a probe */
 	size_t tab_cap, tab_alloc;
 	uint64_t *words; /* word hashes */
 	size_t words_cap;
@@ -889,13 +893,11 @@ static void tab_reset(struct filter *f, size_t n)
 	while (cap < 2 * n)
 		cap *= 2;
 	if (cap > f->tab_alloc) {
-		free(f->tab_h);
-		free(f->tab_c);
-		f->tab_h = xmalloc(cap * sizeof(*f->tab_h));
-		f->tab_c = xmalloc(cap * sizeof(*f->tab_c));
+		free(f->tab);
+		f->tab = xmalloc(cap * sizeof(*f->tab));
 		f->tab_alloc = cap;
 	}
-	memset(f->tab_c, 0, cap * sizeof(*f->tab_c));
+	memset(f->tab, 0, cap * sizeof(*f->tab));
 	f->tab_cap = cap; /* the usable size for this call */
 }
 
@@ -904,13 +906,14 @@ static uint32_t tab_add(struct filter *f, uint64_t h)
 {
 	size_t mask = f->tab_cap - 1, i = (size_t)h & mask;
 	for (;;) {
-		if (!f->tab_c[i]) {
-			f->tab_h[i] = h;
-			f->tab_c[i] = 1;
+		struct tab_slot *t = &f->tab[i];
+		if (!t->c) {
+			t->h = h;
+			t->c = 1;
 			return 1;
 		}
-		if (f->tab_h[i] == h)
-			return ++f->tab_c[i];
+		if (t->h == h)
+			return ++t->c;
 		i = (i + 1) & mask;
 	}
 }
@@ -955,7 +958,7 @@ static inline uint64_t word_hash(const char *s, size_t len, size_t avail)
 	return mix64(h ^ v);
 }
 
-static void add_word(struct filter *f, size_t *nw, const char *s, size_t b, size_t e, size_t n)
+static inline void add_word(struct filter *f, size_t *nw, const char *s, size_t b, size_t e, size_t n)
 {
 	if (*nw == f->words_cap) {
 		f->words_cap = f->words_cap ? f->words_cap * 2 : 1024;
@@ -1367,8 +1370,7 @@ void filter_free(struct filter *f)
 		regex_free(f->r[i].re);
 	free(f->r);
 	buf_release(&f->response);
-	free(f->tab_h);
-	free(f->tab_c);
+	free(f->tab);
 	free(f->words);
 	free(f);
 }

@@ -231,10 +231,12 @@ static int write_batch(struct db *db, struct filter *f, struct writer *w, int64_
 			db_reset(sv);
 			db_bind_int64(sv, 1, p[i].trace_id);
 			db_bind_int64(sv, 2, ruleset_id);
-			db_bind_text(sv, 3, filter_rule_name(f, r), -1);
-			db_bind_text(sv, 4, filter_state_name(x->state), -1);
-			db_bind_text(sv, 5, filter_rule_rejects(f, r) ? "reject" : "flag", -1);
-			db_bind_text(sv, 6, x->state != FILTER_PASS && x->detail[0] ? x->detail : NULL, -1);
+			/* Every string outlives the step: bound without a copy. */
+			db_bind_text_ref(sv, 3, filter_rule_name(f, r), -1);
+			db_bind_text_ref(sv, 4, filter_state_name(x->state), -1);
+			db_bind_text_ref(sv, 5, filter_rule_rejects(f, r) ? "reject" : "flag", -1);
+			db_bind_text_ref(sv, 6, x->state != FILTER_PASS && x->detail[0] ? x->detail : NULL,
+					 -1);
 			if ((rc = db_step(sv, e)) < 0)
 				goto out;
 		}
