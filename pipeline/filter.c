@@ -380,11 +380,22 @@ static size_t count_words(const char *s, size_t n)
 
 static int chars_at_least(const char *s, size_t n, size_t k)
 {
+	size_t c = 0;
 	if (n < k)
 		return 0;
 	if (n / 4 >= k)
 		return 1;
-	return utf8_count(s, n) >= k;
+	/* Count a block at a time; stop once k is reached, or once it can no
+	 * longer be (every byte left a character). */
+	for (size_t i = 0; i < n; i += 256) {
+		size_t m = n - i < 256 ? n - i : 256;
+		c += utf8_count(s + i, m);
+		if (c >= k)
+			return 1;
+		if (c + (n - i - m) < k)
+			return 0;
+	}
+	return 0;
 }
 
 static size_t measure(enum unit u, const char *s, size_t n)
@@ -1104,9 +1115,22 @@ static int c_none(struct cctx *c, struct frule *fr)
 	return 0;
 }
 
+/* Does s[0..n) contain needle?  memchr for its first byte (rare in text:
+ * the needles here start with '<'), then a compare. */
 static int contains(const char *s, size_t n, const char *needle)
 {
-	return s && memmem(s, n, needle, strlen(needle)) != NULL;
+	size_t len = strlen(needle);
+	const char *p = s, *end = s + n;
+	if (!s || n < len)
+		return 0;
+	if (len == 0)
+		return 1;
+	while ((p = memchr(p, needle[0], (size_t)(end - p) - len + 1)) != NULL) {
+		if (!memcmp(p, needle, len))
+			return 1;
+		p++;
+	}
+	return 0;
 }
 
 static void e_think_format(struct filter *f, struct frule *fr, const struct filter_doc *d, const char *s,
