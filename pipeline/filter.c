@@ -1486,6 +1486,20 @@ static void target_text(struct filter *f, enum rule_target t, const struct filte
 	}
 }
 
+/* Can a regex rule on the whole response be judged without building it?
+ * When its pattern's every match starts with a code unit that is in
+ * neither part (nor the blank line between them) it cannot match, and the
+ * empty text gives the same verdict, as long as the response is within the
+ * rule's subject cap (beyond it the verdict is a limit). */
+static int response_cannot_match(const struct frule *fr, const struct filter_doc *d)
+{
+	int u = fr->re ? regex_first_unit(fr->re) : -1;
+	size_t rl = d->reasoning ? d->reasoning_len : 0, al = d->answer ? d->answer_len : 0;
+	if (u < 0 || u == '\n' || rl + 2 + al > fr->lim.max_subject)
+		return 0;
+	return !(rl && memchr(d->reasoning, u, rl)) && !(al && memchr(d->answer, u, al));
+}
+
 void filter_judge(struct filter *f, const struct filter_doc *d, struct filter_verdict *out)
 {
 	f->response_built = 0;
@@ -1496,6 +1510,10 @@ void filter_judge(struct filter *f, const struct filter_doc *d, struct filter_ve
 		out[i].detail[0] = '\0';
 		if (!when_holds(fr->src, d, &why)) {
 			vset(&out[i], FILTER_SKIP, "not applicable (%s)", why);
+			continue;
+		}
+		if (fr->target == RULE_RESPONSE && !f->response_built && response_cannot_match(fr, d)) {
+			fr->kind->eval(f, fr, d, "", 0, &out[i]);
 			continue;
 		}
 		target_text(f, fr->target, d, &s, &n);

@@ -118,6 +118,11 @@ int regex_compile(struct regex **out, const char *pattern, size_t len, unsigned 
 	return 0;
 }
 
+int regex_first_unit(const struct regex *re)
+{
+	return re->first;
+}
+
 void regex_free(struct regex *re)
 {
 	if (!re)
