@@ -33,7 +33,7 @@ static const char filter_usage[] =
 	"                    (default rules/r1.rules)\n"
 	"  --all             judge every trace again under the current rule set\n"
 	"  --procs N         worker processes (default: the number of CPUs)\n"
-	"  --batch N         traces per write transaction (default 256)\n"
+	"  --batch N         traces per write transaction (default 1024)\n"
 	"  --explain ID      print each rule's verdict and detail for one trace;\n"
 	"                    nothing is written\n"
 	"  --db PATH         database file (default $DISTILL_DB or distill.db)\n\n"
@@ -218,7 +218,7 @@ int cmd_filter(int argc, char **argv)
 	const char *dbpath = NULL, *rules_path = NULL;
 	char defpath[PATH_MAX + 32], hash[65];
 	int c, all = 0, rc;
-	int64_t procs = 0, batch = 256, explain_id = -1, ruleset_id = 0;
+	int64_t procs = 0, batch = 1024, explain_id = -1, ruleset_id = 0;
 	struct rules rs;
 	struct filter *f = NULL;
 	struct derr e = {0};

@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 struct kind;
 
 enum unit { UNIT_CHARS, UNIT_WORDS };
@@ -66,6 +70,11 @@ struct frule {
 	long max_chars;
 };
 
+struct tab_slot {
+	uint64_t h;
+	uint32_t c; /* 0: empty */
+};
+
 struct filter {
 	const struct rules *rs;
 	struct frule *r;
@@ -73,8 +82,7 @@ struct filter {
 	struct buf response; /* the response text, built once per trace */
 	int response_built;
 	/* repetition scratch: open-addressing table of (hash, count) */
-	uint64_t *tab_h;
-	uint32_t *tab_c;
+	struct tab_slot *tab; /* hash and count side by side: one access a probe */
 	size_t tab_cap, tab_alloc;
 	uint64_t *words; /* word hashes */
 	size_t words_cap;
@@ -280,6 +288,79 @@ static int is_space_byte(unsigned char ch)
 	return byte_class[ch] & BC_SPACE;
 }
 
+/* ------------------------------------------------------------------------
+ * Byte masks of 64-byte blocks: bit i says whether p[i] belongs to a class
+ * of byte_class.  The scanning loops of the repetition and language rules
+ * walk these masks instead of testing every byte; SSE2 (every x86-64) makes
+ * one in a few instructions, other machines get the table. */
+
+enum { BLOCK = 64 };
+
+#if defined(__SSE2__)
+/* Spaces: \t \n \v \f \r (9..13) and ' '. */
+static inline unsigned space16(__m128i x)
+{
+	__m128i r = _mm_sub_epi8(x, _mm_set1_epi8(9));
+	__m128i low = _mm_cmpeq_epi8(_mm_min_epu8(r, _mm_set1_epi8(4)), r);
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(x, _mm_set1_epi8(' '))));
+}
+
+/* Sentence ends: . ! ? and newline. */
+static inline unsigned end16(__m128i x)
+{
+	__m128i m =
+		_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')), _mm_cmpeq_epi8(x, _mm_set1_epi8('!')));
+	m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('?')));
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('\n'))));
+}
+
+static inline uint64_t block_mask(const char *p, unsigned (*fn)(__m128i))
+{
+	uint64_t m = 0;
+	for (int k = 0; k < BLOCK; k += 16)
+		m |= (uint64_t)fn(_mm_loadu_si128((const __m128i *)(const void *)(p + k))) << k;
+	return m;
+}
+
+static uint64_t space_mask(const char *p)
+{
+	return block_mask(p, space16);
+}
+
+static uint64_t end_mask(const char *p)
+{
+	return block_mask(p, end16);
+}
+#else
+static uint64_t class_mask(const char *p, unsigned cls)
+{
+	uint64_t m = 0;
+	for (int k = 0; k < BLOCK; k++)
+		m |= (uint64_t)((byte_class[(unsigned char)p[k]] & cls) != 0) << k;
+	return m;
+}
+
+static uint64_t space_mask(const char *p)
+{
+	return class_mask(p, BC_SPACE);
+}
+
+static uint64_t end_mask(const char *p)
+{
+	return class_mask(p, BC_NEWLINE | BC_END);
+}
+#endif
+
+/* The mask of a last, partial block of len < BLOCK bytes: bytes past the
+ * end count as members (a word ends, a sentence ends). */
+static uint64_t tail_mask(const char *p, size_t len, uint64_t (*full)(const char *))
+{
+	char tmp[BLOCK];
+	memcpy(tmp, p, len);
+	memset(tmp + len, '\n', BLOCK - len);
+	return full(tmp);
+}
+
 /* Is s[0..n) at least k characters long?  Counts only when the byte
  * length cannot tell (a character is 1 to 4 bytes). */
 static int chars_at_least(const char *s, size_t n, size_t k);
@@ -299,11 +380,22 @@ static size_t count_words(const char *s, size_t n)
 
 static int chars_at_least(const char *s, size_t n, size_t k)
 {
+	size_t c = 0;
 	if (n < k)
 		return 0;
 	if (n / 4 >= k)
 		return 1;
-	return utf8_count(s, n) >= k;
+	/* Count a block at a time; stop once k is reached, or once it can no
+	 * longer be (every byte left a character). */
+	for (size_t i = 0; i < n; i += 256) {
+		size_t m = n - i < 256 ? n - i : 256;
+		c += utf8_count(s + i, m);
+		if (c >= k)
+			return 1;
+		if (c + (n - i - m) < k)
+			return 0;
+	}
+	return 0;
 }
 
 static size_t measure(enum unit u, const char *s, size_t n)
@@ -399,6 +491,14 @@ __attribute__((format(printf, 3, 4))) static void vset(struct filter_verdict *v,
 	va_end(ap);
 }
 
+/* A pass with no detail: the common verdict, without a trip through
+ * vsnprintf. */
+static void vpass(struct filter_verdict *v)
+{
+	v->state = FILTER_PASS;
+	v->detail[0] = '\0';
+}
+
 /* ------------------------------------------------------------------------
  * Regex kinds. */
 
@@ -420,7 +520,7 @@ static void e_must_match(struct filter *f, struct frule *fr, const struct filter
 	if (rc < 0)
 		regex_limit(v, &e);
 	else if (rc)
-		vset(v, FILTER_PASS, "%s", "");
+		vpass(v);
 	else
 		vset(v, FILTER_FAIL, "no match in %s", rule_target_name(fr->target));
 }
@@ -438,7 +538,7 @@ static void e_must_not_match(struct filter *f, struct frule *fr, const struct fi
 		excerpt(ex, sizeof(ex), s, n, so, eo);
 		vset(v, FILTER_FAIL, "matched at %zu: \"%s\"", so, ex);
 	} else {
-		vset(v, FILTER_PASS, "%s", "");
+		vpass(v);
 	}
 }
 
@@ -648,6 +748,35 @@ static void e_language(struct filter *f, struct frule *fr, const struct filter_d
 	for (size_t i = 0; i <= n;) {
 		uint32_t cp;
 		int len, sc, cls;
+#if defined(__SSE2__)
+		/* Fastest path: 16 bytes of ASCII without a newline, Latin
+		 * allowed.  No letter in them is foreign, so a switch can only
+		 * happen at the first byte; the last byte sets prev. */
+		if (latin_allowed && n - i >= 16 && i < n) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+			unsigned special = (unsigned)_mm_movemask_epi8(
+				_mm_or_si128(x, _mm_cmpeq_epi8(x, _mm_set1_epi8('\n'))));
+			if (!special) {
+				__m128i r = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)),
+							 _mm_set1_epi8('a'));
+				unsigned lm = (unsigned)_mm_movemask_epi8(
+					_mm_cmpeq_epi8(_mm_min_epu8(r, _mm_set1_epi8(25)), r));
+				unsigned k = (unsigned)__builtin_popcount(lm);
+				if (space16(x) != 0xFFFFu)
+					line_blank = 0;
+				if ((lm & 1u) && prev == 1) {
+					if (!switches)
+						first_switch = i;
+					switches++;
+				}
+				letters += k;
+				p_letters += k;
+				prev = (lm >> 15) & 1u ? 0 : -1;
+				i += 16;
+				continue;
+			}
+		}
+#endif
 		/* Fast path: ASCII other than a newline, Latin allowed. */
 		if (i < n && (unsigned char)s[i] < 0x80 && s[i] != '\n' && latin_allowed) {
 			unsigned bc = byte_class[(unsigned char)s[i]];
@@ -775,13 +904,11 @@ static void tab_reset(struct filter *f, size_t n)
 	while (cap < 2 * n)
 		cap *= 2;
 	if (cap > f->tab_alloc) {
-		free(f->tab_h);
-		free(f->tab_c);
-		f->tab_h = xmalloc(cap * sizeof(*f->tab_h));
-		f->tab_c = xmalloc(cap * sizeof(*f->tab_c));
+		free(f->tab);
+		f->tab = xmalloc(cap * sizeof(*f->tab));
 		f->tab_alloc = cap;
 	}
-	memset(f->tab_c, 0, cap * sizeof(*f->tab_c));
+	memset(f->tab, 0, cap * sizeof(*f->tab));
 	f->tab_cap = cap; /* the usable size for this call */
 }
 
@@ -790,38 +917,130 @@ static uint32_t tab_add(struct filter *f, uint64_t h)
 {
 	size_t mask = f->tab_cap - 1, i = (size_t)h & mask;
 	for (;;) {
-		if (!f->tab_c[i]) {
-			f->tab_h[i] = h;
-			f->tab_c[i] = 1;
+		struct tab_slot *t = &f->tab[i];
+		if (!t->c) {
+			t->h = h;
+			t->c = 1;
 			return 1;
 		}
-		if (f->tab_h[i] == h)
-			return ++f->tab_c[i];
+		if (t->h == h)
+			return ++t->c;
 		i = (i + 1) & mask;
+	}
+}
+
+/* A 64-bit hash of a word s[0..len): 8-byte words mixed in turn.  avail
+ * bytes are readable from s (at least len): a short word far enough from the
+ * end is read as one 8-byte load and masked, so no byte after it counts. */
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 32;
+	x *= 0xd6e8feb86659fd93ULL;
+	x ^= x >> 32;
+	return x;
+}
+
+static inline uint64_t load64(const char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint64_t word_hash(const char *s, size_t len, size_t avail)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL * (len + 1), v = 0;
+	if (len >= 8) {
+		size_t i = 0;
+		for (; i + 8 < len; i += 8)
+			h = mix64(h ^ load64(s + i)) + 0x5eed;
+		return mix64(h ^ load64(s + len - 8));
+	}
+	if (avail >= 8) {
+		v = load64(s);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		v >>= 8 * (8 - len);
+#else
+		v &= (1ULL << (8 * len)) - 1;
+#endif
+	} else {
+		memcpy(&v, s, len);
+	}
+	return mix64(h ^ v);
+}
+
+static inline void add_word(struct filter *f, size_t *nw, const char *s, size_t b, size_t e, size_t n)
+{
+	if (*nw == f->words_cap) {
+		f->words_cap = f->words_cap ? f->words_cap * 2 : 1024;
+		f->words = xrealloc(f->words, f->words_cap * sizeof(*f->words));
+	}
+	f->words[(*nw)++] = word_hash(s + b, e - b, n - b);
+}
+
+/* Sentences so far: where the current one starts and the most repeated. */
+struct sent_scan {
+	size_t b;
+	uint32_t worst;
+	size_t worst_at, worst_len;
+};
+
+/* A sentence may end at j (a . ! ? or newline byte, or j == n). */
+static void sentence_end(struct filter *f, const struct frule *fr, const char *s, size_t n, size_t j,
+			 struct sent_scan *ss)
+{
+	unsigned cls = j < n ? byte_class[(unsigned char)s[j]] : BC_NEWLINE;
+	if (!(cls & BC_NEWLINE) && j + 1 < n && !is_space_byte((unsigned char)s[j + 1]))
+		return;
+	size_t a = ss->b, z = j < n && s[j] != '\n' ? j + 1 : j;
+	ss->b = j + 1;
+	while (a < z && is_space_byte((unsigned char)s[a]))
+		a++;
+	while (z > a && is_space_byte((unsigned char)s[z - 1]))
+		z--;
+	if (!chars_at_least(s + a, z - a, (size_t)fr->sent_min_chars))
+		return;
+	uint32_t c = tab_add(f, hash64(s + a, z - a, 0x5e47));
+	if (c > ss->worst) {
+		ss->worst = c;
+		ss->worst_at = a;
+		ss->worst_len = z - a;
 	}
 }
 
 static void e_repetition(struct filter *f, struct frule *fr, const struct filter_doc *d, const char *s,
 			 size_t n, struct filter_verdict *v)
 {
-	size_t nw = 0, i = 0, dup = 0, grams, worst_at = 0;
+	size_t nw = 0, dup = 0, grams, worst_at = 0;
 	uint32_t worst = 0, worst_sent = 0;
 	size_t worst_sent_at = 0, worst_sent_len = 0;
 
-	/* Words: hash each run of non-space bytes. */
-	while (i < n) {
-		while (i < n && is_space_byte((unsigned char)s[i]))
-			i++;
-		size_t b = i;
-		while (i < n && !is_space_byte((unsigned char)s[i]))
-			i++;
-		if (i > b) {
-			if (nw == f->words_cap) {
-				f->words_cap = f->words_cap ? f->words_cap * 2 : 1024;
-				f->words = xrealloc(f->words, f->words_cap * sizeof(*f->words));
+	/* Words: runs of non-space bytes.  A word starts where a non-space
+	 * byte follows a space (the text starts after one) and ends where a
+	 * space follows a non-space; the events alternate. */
+	{
+		uint64_t prev_space = 1;
+		size_t b = 0;
+		int in_word = 0;
+		for (size_t base = 0; base < n; base += BLOCK) {
+			size_t len = n - base < BLOCK ? n - base : BLOCK;
+			uint64_t sp =
+				len == BLOCK ? space_mask(s + base) : tail_mask(s + base, len, space_mask);
+			uint64_t after_space = sp << 1 | prev_space;
+			uint64_t ev = (~sp & after_space) | (sp & ~after_space);
+			prev_space = sp >> 63;
+			while (ev) {
+				size_t k = base + (size_t)__builtin_ctzll(ev);
+				ev &= ev - 1;
+				if (in_word)
+					add_word(f, &nw, s, b, k, n);
+				else
+					b = k;
+				in_word = !in_word;
 			}
-			f->words[nw++] = hash64(s + b, i - b, 0x5eed);
 		}
+		if (in_word)
+			add_word(f, &nw, s, b, n, n);
 	}
 	grams = nw >= (size_t)fr->ngram ? nw - (size_t)fr->ngram + 1 : 0;
 	if ((long)nw >= fr->min_words && grams) {
@@ -848,32 +1067,30 @@ static void e_repetition(struct filter *f, struct frule *fr, const struct filter
 			h = (h - f->words[g] * top) * base + f->words[g + (size_t)fr->ngram];
 		}
 	}
-	/* Sentences: split after . ! ? or at newlines; trimmed. */
+	/* Sentences: split after . ! ? followed by a space or the end, or at
+	 * newlines; trimmed; only those of sent_min_chars or more count. */
 	{
-		size_t b = 0;
-		/* Only sentences of sent_min_chars or more are counted. */
+		struct sent_scan ss = {0, 0, 0, 0};
+		size_t base = 0;
 		tab_reset(f, n / (size_t)fr->sent_min_chars + 1);
-		for (size_t j = 0; j <= n; j++) {
-			unsigned cls = j < n ? byte_class[(unsigned char)s[j]] : BC_NEWLINE;
-			if (!(cls & (BC_NEWLINE | BC_END)))
-				continue;
-			if (!(cls & BC_NEWLINE) && j + 1 < n && !is_space_byte((unsigned char)s[j + 1]))
-				continue;
-			size_t a = b, z = j < n && s[j] != '\n' ? j + 1 : j;
-			b = j + 1;
-			while (a < z && is_space_byte((unsigned char)s[a]))
-				a++;
-			while (z > a && is_space_byte((unsigned char)s[z - 1]))
-				z--;
-			if (!chars_at_least(s + a, z - a, (size_t)fr->sent_min_chars))
-				continue;
-			uint32_t c = tab_add(f, hash64(s + a, z - a, 0x5e47));
-			if (c > worst_sent) {
-				worst_sent = c;
-				worst_sent_at = a;
-				worst_sent_len = z - a;
+		for (; base < n; base += BLOCK) {
+			size_t len = n - base < BLOCK ? n - base : BLOCK;
+			uint64_t ev = len == BLOCK ? end_mask(s + base) : tail_mask(s + base, len, end_mask);
+			while (ev) {
+				size_t j = base + (size_t)__builtin_ctzll(ev);
+				ev &= ev - 1;
+				if (j > n)
+					break;
+				sentence_end(f, fr, s, n, j, &ss);
 			}
 		}
+		/* The end of the text ends the last sentence (a partial block
+		 * already passed it). */
+		if (n % BLOCK == 0)
+			sentence_end(f, fr, s, n, n, &ss);
+		worst_sent = ss.worst;
+		worst_sent_at = ss.worst_at;
+		worst_sent_len = ss.worst_len;
 	}
 	if ((long)worst > fr->max_repeats) {
 		vset(v, FILTER_FAIL, "a %d-word sequence repeats %u times (first at word %zu)", fr->ngram,
@@ -898,9 +1115,22 @@ static int c_none(struct cctx *c, struct frule *fr)
 	return 0;
 }
 
+/* Does s[0..n) contain needle?  memchr for its first byte (rare in text:
+ * the needles here start with '<'), then a compare. */
 static int contains(const char *s, size_t n, const char *needle)
 {
-	return s && memmem(s, n, needle, strlen(needle)) != NULL;
+	size_t len = strlen(needle);
+	const char *p = s, *end = s + n;
+	if (!s || n < len)
+		return 0;
+	if (len == 0)
+		return 1;
+	while ((p = memchr(p, needle[0], (size_t)(end - p) - len + 1)) != NULL) {
+		if (!memcmp(p, needle, len))
+			return 1;
+		p++;
+	}
+	return 0;
 }
 
 static void e_think_format(struct filter *f, struct frule *fr, const struct filter_doc *d, const char *s,
@@ -921,7 +1151,7 @@ static void e_think_format(struct filter *f, struct frule *fr, const struct filt
 	else if (!d->answer || blank_line(d->answer, d->answer_len))
 		vset(v, FILTER_FAIL, "no answer after the reasoning");
 	else
-		vset(v, FILTER_PASS, "%s", "");
+		vpass(v);
 }
 
 static int c_answer(struct cctx *c, struct frule *fr)
@@ -1019,7 +1249,7 @@ static void e_api_error(struct filter *f, struct frule *fr, const struct filter_
 			}
 		}
 	}
-	vset(v, FILTER_PASS, "%s", "");
+	vpass(v);
 }
 
 /* ------------------------------------------------------------------------
@@ -1164,8 +1394,7 @@ void filter_free(struct filter *f)
 		regex_free(f->r[i].re);
 	free(f->r);
 	buf_release(&f->response);
-	free(f->tab_h);
-	free(f->tab_c);
+	free(f->tab);
 	free(f->words);
 	free(f);
 }
@@ -1257,6 +1486,20 @@ static void target_text(struct filter *f, enum rule_target t, const struct filte
 	}
 }
 
+/* Can a regex rule on the whole response be judged without building it?
+ * When its pattern's every match starts with a code unit that is in
+ * neither part (nor the blank line between them) it cannot match, and the
+ * empty text gives the same verdict, as long as the response is within the
+ * rule's subject cap (beyond it the verdict is a limit). */
+static int response_cannot_match(const struct frule *fr, const struct filter_doc *d)
+{
+	int u = fr->re ? regex_first_unit(fr->re) : -1;
+	size_t rl = d->reasoning ? d->reasoning_len : 0, al = d->answer ? d->answer_len : 0;
+	if (u < 0 || u == '\n' || rl + 2 + al > fr->lim.max_subject)
+		return 0;
+	return !(rl && memchr(d->reasoning, u, rl)) && !(al && memchr(d->answer, u, al));
+}
+
 void filter_judge(struct filter *f, const struct filter_doc *d, struct filter_verdict *out)
 {
 	f->response_built = 0;
@@ -1267,6 +1510,10 @@ void filter_judge(struct filter *f, const struct filter_doc *d, struct filter_ve
 		out[i].detail[0] = '\0';
 		if (!when_holds(fr->src, d, &why)) {
 			vset(&out[i], FILTER_SKIP, "not applicable (%s)", why);
+			continue;
+		}
+		if (fr->target == RULE_RESPONSE && !f->response_built && response_cannot_match(fr, d)) {
+			fr->kind->eval(f, fr, d, "", 0, &out[i]);
 			continue;
 		}
 		target_text(f, fr->target, d, &s, &n);

@@ -7,12 +7,13 @@
 #include "util.h"
 
 #include <pcre2.h>
+#include <string.h>
 #include <time.h>
 
 /* Start positions per window: small at first so that a pathological
- * pattern is caught after a few milliseconds, quadrupled while windows are
- * cheap so that ordinary patterns pay little for the extra calls (each
- * window is one pcre2_jit_match call, about 80 ns).
+ * pattern is caught after a few milliseconds, then at once the largest
+ * while windows are cheap so that ordinary patterns pay little for the extra
+ * calls (each window is one pcre2_jit_match call and a clock read).
  * The worst overrun past the budget is one window of REGEX_WINDOW_MAX
  * start positions, each bounded by the match limit. */
 #define REGEX_WINDOW_MIN 256
@@ -24,6 +25,7 @@ struct regex {
 	pcre2_match_context *mctx;
 	pcre2_jit_stack *jstack;
 	int jit;
+	int first; /* the code unit every match starts with, or -1 */
 };
 
 void regex_limits_default(struct regex_limits *l)
@@ -43,6 +45,37 @@ static const struct {
 	{REGEX_DOTALL, PCRE2_DOTALL},
 	{REGEX_EXTENDED, PCRE2_EXTENDED},
 };
+
+/* The code unit that starts every match, when a memchr for it is exactly
+ * what PCRE2's own start-of-match optimisation does: PCRE2 reports it (a
+ * lead byte in UTF-8, never a continuation byte), and the match is not
+ * caseless there.  PCRE2 does not say whether its first code unit is
+ * caseless, so only units that cannot have another case qualify: ASCII
+ * other than letters, or any unit of a pattern without the i flag and
+ * without inline settings.  A pattern with (* verbs or options (such as
+ * NO_START_OPT, under which skipping start positions changes results) gets
+ * none.  -1: no such unit. */
+static int first_unit(const pcre2_code *code, const char *pattern, size_t len, unsigned flags)
+{
+	uint32_t type = 0, unit = 0;
+	int letter, inline_opts = 0;
+
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (pattern[i] == '(' && pattern[i + 1] == '*')
+			return -1;
+		if (pattern[i] == '(' && pattern[i + 1] == '?')
+			inline_opts = 1;
+	}
+	if (pcre2_pattern_info(code, PCRE2_INFO_FIRSTCODETYPE, &type) || type != 1 ||
+	    pcre2_pattern_info(code, PCRE2_INFO_FIRSTCODEUNIT, &unit) || unit > 0xFF)
+		return -1;
+	letter = (unit | 0x20) >= 'a' && (unit | 0x20) <= 'z';
+	if (unit < 0x80 && !letter)
+		return (int)unit;
+	if (!(flags & REGEX_CASELESS) && !inline_opts)
+		return (int)unit;
+	return -1;
+}
 
 int regex_compile(struct regex **out, const char *pattern, size_t len, unsigned flags, struct derr *e)
 {
@@ -67,6 +100,7 @@ int regex_compile(struct regex **out, const char *pattern, size_t len, unsigned 
 		free(re);
 		return derr_set(e, DERR_PARSE, "offset %zu: %s", (size_t)erroff, (const char *)msg);
 	}
+	re->first = first_unit(re->code, pattern, len, flags);
 	re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
 	re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
 	re->mctx = pcre2_match_context_create(NULL);
@@ -82,6 +116,11 @@ int regex_compile(struct regex **out, const char *pattern, size_t len, unsigned 
 	}
 	*out = re;
 	return 0;
+}
+
+int regex_first_unit(const struct regex *re)
+{
+	return re->first;
 }
 
 void regex_free(struct regex *re)
@@ -172,8 +211,16 @@ static int search_until(struct regex *re, const char *s, size_t n, size_t start,
 	int64_t prev = 0, now = 0;
 
 	for (;;) {
-		size_t lim = n - pos > w ? char_boundary(s, n, pos + w) : n;
+		size_t lim;
 		int rc;
+
+		if (re->first >= 0) {
+			const char *p = memchr(s + pos, re->first, n - pos);
+			if (!p)
+				return 0;
+			pos = (size_t)(p - s);
+		}
+		lim = n - pos > w ? char_boundary(s, n, pos + w) : n;
 
 		pcre2_set_offset_limit(re->mctx, lim);
 		if (re->jit)
@@ -197,9 +244,11 @@ static int search_until(struct regex *re, const char *s, size_t n, size_t start,
 		pos = lim;
 		if (deadline_passed(d, &now))
 			return derr_set(e, DERR_LIMIT, "time budget exhausted at offset %zu of %zu", pos, n);
-		/* Grow the window while windows are cheap (a 64th of the budget). */
-		if (w < REGEX_WINDOW_MAX && now - prev < d->budget / 64)
-			w *= 4;
+		/* Grow the window while windows are cheap: one that took under
+		 * a 256th of the budget makes the next, 32 times wider, expect
+		 * an eighth of it. */
+		if (w < REGEX_WINDOW_MAX && now - prev < d->budget / 256)
+			w = w * 32 < REGEX_WINDOW_MAX ? w * 32 : REGEX_WINDOW_MAX;
 		prev = now;
 	}
 }
@@ -225,6 +274,9 @@ int regex_search(struct regex *re, const char *s, size_t n, size_t start, const 
 	if (rc)
 		return rc;
 	if (start > n)
+		return 0;
+	/* A subject without the first code unit has no match: no clock. */
+	if (re->first >= 0 && !memchr(s + start, re->first, n - start))
 		return 0;
 	struct deadline d;
 	deadline_start(&d, l->time_ns);

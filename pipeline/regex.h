@@ -51,6 +51,11 @@ void regex_limits_default(struct regex_limits *l);
 int regex_compile(struct regex **out, const char *pattern, size_t len, unsigned flags, struct derr *e);
 void regex_free(struct regex *re); /* NULL is fine */
 
+/* The code unit (byte) that every match starts with, when a memchr for it
+ * skips exactly what PCRE2 itself would (searches do so); -1 otherwise.  A
+ * text without it has no match. */
+int regex_first_unit(const struct regex *re);
+
 /* Search s[0..n) from byte offset start.  1: a match at [*so, *eo); 0: no
  * match; DERR_LIMIT: a bound was hit (e says which); DERR_INVALID: another
  * PCRE2 error.  so/eo may be NULL. */

@@ -54,8 +54,14 @@ static const char SQL_UNACCEPTED_PROMPTS[] =
 
 /* A judging connection reads every trace once: map the file instead of
  * copying pages through read(), and keep a larger page cache for the
- * indexes it writes. */
-static const char SQL_JUDGE_TUNING[] = "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536";
+ * indexes it writes.  Foreign keys are not checked while judging: every
+ * verdict and outcome names the trace it was just read from and the rule set
+ * that verdict_ruleset_use made, and traces are never deleted, so the check
+ * (two parent lookups per row, about as much as the row itself) could not
+ * fail.  The connection gets its checks back when judging ends. */
+static const char SQL_JUDGE_TUNING[] =
+	"PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536; PRAGMA foreign_keys = OFF";
+static const char SQL_JUDGE_DONE[] = "PRAGMA foreign_keys = ON";
 
 static const char SQL_VERDICT_PUT[] =
 	"INSERT OR REPLACE INTO verdicts(trace_id, ruleset_id, rule, state, action, detail)"
@@ -205,27 +211,32 @@ struct pending {
 	int accepted, flagged;
 };
 
-static int write_batch(struct db *db, struct filter *f, int64_t ruleset_id, const struct pending *p,
-		       const struct filter_verdict *v, int n, struct derr *e)
+/* The two insert statements of a judging run, prepared once. */
+struct writer {
+	struct db_stmt *verdict, *outcome;
+};
+
+static int write_batch(struct db *db, struct filter *f, struct writer *w, int64_t ruleset_id,
+		       const struct pending *p, const struct filter_verdict *v, int n, struct derr *e)
 {
-	struct db_stmt *sv = NULL, *so = NULL;
+	struct db_stmt *sv = w->verdict, *so = w->outcome;
 	int nr = filter_rule_count(f), rc;
 	int64_t now = now_ms();
 
 	if ((rc = db_begin_immediate(db, e)))
 		return rc;
-	if ((rc = db_prepare(db, SQL_VERDICT_PUT, &sv, e)) || (rc = db_prepare(db, SQL_OUTCOME_PUT, &so, e)))
-		goto out;
 	for (int i = 0; i < n; i++) {
 		for (int r = 0; r < nr; r++) {
 			const struct filter_verdict *x = &v[(size_t)i * (size_t)nr + (size_t)r];
 			db_reset(sv);
 			db_bind_int64(sv, 1, p[i].trace_id);
 			db_bind_int64(sv, 2, ruleset_id);
-			db_bind_text(sv, 3, filter_rule_name(f, r), -1);
-			db_bind_text(sv, 4, filter_state_name(x->state), -1);
-			db_bind_text(sv, 5, filter_rule_rejects(f, r) ? "reject" : "flag", -1);
-			db_bind_text(sv, 6, x->state != FILTER_PASS && x->detail[0] ? x->detail : NULL, -1);
+			/* Every string outlives the step: bound without a copy. */
+			db_bind_text_ref(sv, 3, filter_rule_name(f, r), -1);
+			db_bind_text_ref(sv, 4, filter_state_name(x->state), -1);
+			db_bind_text_ref(sv, 5, filter_rule_rejects(f, r) ? "reject" : "flag", -1);
+			db_bind_text_ref(sv, 6, x->state != FILTER_PASS && x->detail[0] ? x->detail : NULL,
+					 -1);
 			if ((rc = db_step(sv, e)) < 0)
 				goto out;
 		}
@@ -240,8 +251,8 @@ static int write_batch(struct db *db, struct filter *f, int64_t ruleset_id, cons
 	}
 	rc = db_commit(db, e);
 out:
-	db_finalize(sv);
-	db_finalize(so);
+	db_reset(sv);
+	db_reset(so);
 	if (rc < 0)
 		db_rollback(db);
 	return rc < 0 ? rc : 0;
@@ -255,6 +266,7 @@ int verdict_judge_range(struct db *db, struct filter *f, int64_t ruleset_id, int
 	int nr = filter_rule_count(f), rc = 0;
 	struct pending *p;
 	struct filter_verdict *v;
+	struct writer w = {NULL, NULL};
 	int64_t last = lo;
 
 	if (batch < 1)
@@ -262,7 +274,9 @@ int verdict_judge_range(struct db *db, struct filter *f, int64_t ruleset_id, int
 	p = xcalloc((size_t)batch, sizeof(*p));
 	v = xcalloc((size_t)batch * (size_t)(nr ? nr : 1), sizeof(*v));
 	trace_sql(&sql, filter_uses(f), SQL_TRACE_BATCH_WHERE);
-	if ((rc = db_exec(db, SQL_JUDGE_TUNING, e)) || (rc = db_prepare(db, buf_str(&sql), &st, e)))
+	if ((rc = db_exec(db, SQL_JUDGE_TUNING, e)) || (rc = db_prepare(db, buf_str(&sql), &st, e)) ||
+	    (rc = db_prepare(db, SQL_VERDICT_PUT, &w.verdict, e)) ||
+	    (rc = db_prepare(db, SQL_OUTCOME_PUT, &w.outcome, e)))
 		goto out;
 	for (;;) {
 		int n = 0;
@@ -288,7 +302,7 @@ int verdict_judge_range(struct db *db, struct filter *f, int64_t ruleset_id, int
 		db_reset(st);
 		if (n == 0)
 			break;
-		if ((rc = write_batch(db, f, ruleset_id, p, v, n, e)))
+		if ((rc = write_batch(db, f, &w, ruleset_id, p, v, n, e)))
 			goto out;
 		for (int i = 0; i < n; i++) {
 			stats->judged++;
@@ -302,9 +316,18 @@ int verdict_judge_range(struct db *db, struct filter *f, int64_t ruleset_id, int
 	rc = 0;
 out:
 	db_finalize(st);
+	db_finalize(w.verdict);
+	db_finalize(w.outcome);
 	buf_release(&sql);
 	free(p);
 	free(v);
+	{
+		/* A first error stays the one reported. */
+		struct derr done = {0};
+		int rc2 = db_exec(db, SQL_JUDGE_DONE, &done);
+		if (rc2 && !rc)
+			rc = derr_set(e, rc2, "%s", done.msg);
+	}
 	return rc;
 }
 

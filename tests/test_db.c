@@ -153,6 +153,74 @@ int main(void)
 		db_close(o);
 	}
 
+	/* Across 004 (verdicts' state CHECK as comparisons), a database at
+	 * version 3 keeps its verdict rows, the audit views still read them,
+	 * and the checks refuse the same values as before. */
+	{
+		char old[512];
+		struct db *m = NULL;
+		snprintf(old, sizeof(old), "%s/v3-verdicts.db", dir);
+		T_OK(db_open(&m, old, DB_OPEN_CREATE | DB_OPEN_ANY_VERSION, &e), &e);
+		for (int i = 0; i < schema_migration_count && schema_migrations[i].version <= 3; i++)
+			T_OK(db_exec(m, schema_migrations[i].sql, &e), &e);
+		T_OK(db_exec(m,
+			     "PRAGMA user_version = 3;"
+			     "INSERT INTO prompts(id, hash, norm_version, text, domain, created_at)"
+			     " VALUES (1, 'h', 1, 'p', 'math', 0);"
+			     "INSERT INTO profiles(id, name, created_at) VALUES (1, 'default', 0);"
+			     "INSERT INTO jobs(id, prompt_id, profile_id, sample_index, state, created_at,"
+			     " updated_at) VALUES (1, 1, 1, 0, 'done', 0, 0);"
+			     "INSERT INTO traces(id, job_id, created_at, reasoning, answer)"
+			     " VALUES (1, 1, 0, 'r', 'a');"
+			     "INSERT INTO rulesets(id, hash, text, engine_version, checker_version,"
+			     " is_current, created_at) VALUES (1, 'rs', 't', 'e', 'c', 1, 0);"
+			     "INSERT INTO verdicts(trace_id, ruleset_id, rule, state, action, detail)"
+			     " VALUES (1, 1, 'a', 'pass', 'reject', NULL), (1, 1, 'b', 'fail', 'flag', "
+			     "'why'),"
+			     " (1, 1, 'c', 'limit', 'reject', 'slow'), (1, 1, 'd', 'skip', 'reject', NULL);"
+			     "INSERT INTO trace_outcomes(trace_id, ruleset_id, accepted, flagged, judged_at)"
+			     " VALUES (1, 1, 0, 1, 0);",
+			     &e),
+		     &e);
+		T_OK(db_migrate(m, &from, &to, &e), &e);
+		T_EQ_INT(from, 3);
+		T_EQ_INT(to, db_schema_latest());
+		T_OK(db_query_int64(m, "SELECT COUNT(*) FROM verdicts", &n, &e), &e);
+		T_EQ_INT(n, 4);
+		T_OK(db_query_int64(m,
+				    "SELECT COUNT(*) FROM verdicts WHERE rule = 'b' AND state = 'fail'"
+				    " AND action = 'flag' AND detail = 'why'",
+				    &n, &e),
+		     &e);
+		T_EQ_INT(n, 1);
+		T_OK(db_query_int64(m, "SELECT SUM(evaluated) + 10 * SUM(rejected) FROM rule_stats", &n, &e),
+		     &e);
+		T_EQ_INT(n, 4 + 10 * 1);
+		T_OK(db_query_int64(m, "SELECT json_array_length(failed_rules) FROM sample_audit", &n, &e),
+		     &e);
+		T_EQ_INT(n, 1);
+		T_EQ_INT(db_exec(m,
+				 "INSERT INTO verdicts(trace_id, ruleset_id, rule, state) VALUES (1, 1, 'e', "
+				 "'ok')",
+				 &e),
+			 DERR_DB);
+		T_EQ_INT(db_exec(m,
+				 "INSERT INTO verdicts(trace_id, ruleset_id, rule, state, action)"
+				 " VALUES (1, 1, 'e', 'pass', 'drop')",
+				 &e),
+			 DERR_DB);
+		T_OK(db_exec(m,
+			     "INSERT INTO verdicts(trace_id, ruleset_id, rule, state) VALUES (1, 1, 'e', "
+			     "'skip')",
+			     &e),
+		     &e);
+		struct buf ic3 = BUF_INIT(1 << 16);
+		T_OK(db_integrity_check(m, &ic3, &e), &e);
+		T_EQ_STR(buf_str(&ic3), "ok");
+		buf_release(&ic3);
+		db_close(m);
+	}
+
 	/* A file that is not a database. */
 	snprintf(path, sizeof(path), "%s/junk.db", dir);
 	FILE *f = fopen(path, "wb");

@@ -105,6 +105,46 @@ int main(void)
 		buf_release(&b);
 	}
 
+	/* Patterns that start with a fixed code unit skip to it (and need no
+	 * engine call without it); caseless ones and (* verbs must not. */
+	re = compile("<[|x]>", 0);
+	s = "a < b <x> c <|>";
+	T_EQ_INT(regex_search(re, s, strlen(s), 0, &l, &so, &eo, &e), 1);
+	T_EQ_INT(so, 6);
+	T_EQ_INT(regex_search(re, s, strlen(s), 7, &l, &so, &eo, &e), 1);
+	T_EQ_INT(so, 12);
+	T_EQ_INT(regex_search(re, "no brackets", 11, 0, &l, &so, &eo, &e), 0);
+	T_OK(regex_count(re, s, strlen(s), 0, &l, &count, &e), &e);
+	T_EQ_INT(count, 2);
+	regex_free(re);
+	re = compile("\\x{FFFD}", 0);
+	T_EQ_INT(regex_search(re, "ok \xef\xbc\x9c", 6, 0, &l, NULL, NULL, &e), 0); /* same lead byte */
+	T_EQ_INT(regex_search(re, "bad \xef\xbf\xbd", 7, 0, &l, &so, NULL, &e), 1);
+	T_EQ_INT(so, 4);
+	regex_free(re);
+	re = compile("(?<=x)y", 0); /* the lookbehind sees before the skip */
+	T_EQ_INT(regex_search(re, "aaxy", 4, 0, &l, &so, NULL, &e), 1);
+	T_EQ_INT(so, 3);
+	regex_free(re);
+	re = compile("abc", REGEX_CASELESS);
+	T_EQ_INT(regex_search(re, "xxABC", 5, 0, &l, NULL, NULL, &e), 1);
+	regex_free(re);
+	re = compile("(?i)\xc3\xa9t\xc3\xa9", 0); /* inline caseless é */
+	T_EQ_INT(regex_search(re, "L'\xc3\x89T\xc3\x89", 7, 0, &l, NULL, NULL, &e), 1);
+	regex_free(re);
+	re = compile("(?i:k)elvin", 0); /* K (Kelvin sign) folds to k */
+	T_EQ_INT(regex_search(re,
+			      "\xe2\x84\xaa"
+			      "elvin",
+			      8, 0, &l, NULL, NULL, &e),
+		 1);
+	regex_free(re);
+	/* Without start-of-match optimisations (*COMMIT) at the first position
+	 * ends the search; skipping ahead would find ABC. */
+	re = compile("(*NO_START_OPT)(*COMMIT)ABC", 0);
+	T_EQ_INT(regex_search(re, "xyzABC", 6, 0, &l, NULL, NULL, &e), 0);
+	regex_free(re);
+
 	/* The subject cap. */
 	{
 		struct regex_limits small = l;
