@@ -17,6 +17,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,33 @@ static const char *const math_sources[] = {"gsm8k", "math",   "aime",	   "amc", 
 					   "aops",  "numina", "mmlu_stem", "svamp", "asdiv"};
 static const char *const domains[] = {"math", "code", "general"};
 
+/* The scratch buffers that turn a record into a prepared occurrence; one
+ * per thread that prepares. */
+struct preparer {
+	struct buf norm, clean, meta;
+	char *refbuf; /* the raw reference as text */
+	size_t refcap;
+};
+
+/* The fields of a prepared occurrence, kept in its arena. */
+enum { PF_TEXT, PF_RAW, PF_SID, PF_CLEAN, PF_META, PF_COUNT };
+#define PF_NONE SIZE_MAX
+
+/* Why a prepared record is not stored. */
+enum { PREP_OK, PREP_BAD_RECORD, PREP_BAD_PROMPT };
+
+/* One occurrence made ready for the database: everything but the writes
+ * (parsing, fields, normalisation, hash, clean reference, domain, meta). */
+struct prep {
+	long line;
+	int bad;	  /* PREP_*: BAD_RECORD before the prompt was found, BAD_PROMPT after */
+	char reason[160]; /* when bad */
+	char hash[33];
+	const char *domain; /* a static name or the caller's */
+	struct buf arena;   /* the fields, each NUL-terminated */
+	size_t off[PF_COUNT];
+};
+
 struct ingest {
 	struct db *db;
 	struct ingest_options o;
@@ -75,9 +104,49 @@ struct ingest {
 	 * with one statement per sample index before the commit. */
 	int64_t new_first, new_last;
 	struct ingest_report rep;
-	struct buf norm, clean, meta;
+	struct preparer pp; /* for ingest_prompt (files prepare in a thread of their own) */
+	struct prep one;
 	struct answer_options aopt;
 };
+
+static void preparer_init(struct preparer *pp, size_t max_record)
+{
+	buf_init(&pp->norm, max_record * 2 + 64);
+	buf_init(&pp->clean, max_record + 64);
+	buf_init(&pp->meta, max_record * 2 + 64);
+	pp->refbuf = NULL;
+	pp->refcap = 0;
+}
+
+static void preparer_free(struct preparer *pp)
+{
+	buf_release(&pp->norm);
+	buf_release(&pp->clean);
+	buf_release(&pp->meta);
+	free(pp->refbuf);
+}
+
+/* Room for every field: text, raw reference and source id up to a record
+ * each, the clean reference up to the raw one, meta up to two records. */
+static void prep_init(struct prep *p, size_t max_record)
+{
+	memset(p, 0, sizeof(*p));
+	buf_init(&p->arena, max_record * 6 + 256);
+}
+
+static const char *prep_get(const struct prep *p, int f)
+{
+	return p->off[f] == PF_NONE ? NULL : p->arena.data + p->off[f];
+}
+
+static int prep_put(struct prep *p, int f, const char *s)
+{
+	p->off[f] = PF_NONE;
+	if (!s)
+		return 0;
+	p->off[f] = p->arena.len;
+	return buf_append(&p->arena, s, strlen(s) + 1);
+}
 
 static int tx_begin(struct ingest *in, struct derr *e)
 {
@@ -185,9 +254,8 @@ int ingest_open(struct ingest **out, struct db *db, const struct ingest_options 
 		in->o.max_record = INGEST_MAX_RECORD;
 	if (in->o.batch_rows <= 0)
 		in->o.batch_rows = INGEST_BATCH_ROWS;
-	buf_init(&in->norm, in->o.max_record * 2 + 64);
-	buf_init(&in->clean, in->o.max_record + 64);
-	buf_init(&in->meta, in->o.max_record * 2 + 64);
+	preparer_init(&in->pp, in->o.max_record);
+	prep_init(&in->one, in->o.max_record);
 	answer_options_default(&in->aopt);
 
 	rc = db_exec(db, SQL_CACHE, e);
@@ -230,9 +298,8 @@ void ingest_free(struct ingest *in)
 		return;
 	tx_rollback(in);
 	db_exec(in->db, SQL_FK_ON, NULL);
-	buf_release(&in->norm);
-	buf_release(&in->clean);
-	buf_release(&in->meta);
+	preparer_free(&in->pp);
+	buf_release(&in->one.arena);
 	free(in);
 }
 
@@ -281,7 +348,7 @@ static int references_differ(struct ingest *in, const char *stored, const char *
 
 /* The prompt record's other fields as a JSON object (metadata), leaving out
  * the prompt and the reference (stored elsewhere); NULL when nothing is left. */
-static const char *record_meta(struct ingest *in, const cJSON *obj, const char *prompt, const char *raw)
+static const char *record_meta(struct preparer *in, const cJSON *obj, const char *prompt, const char *raw)
 {
 	const cJSON *c;
 	int n = 0;
@@ -315,37 +382,57 @@ static const char *record_meta(struct ingest *in, const cJSON *obj, const char *
 	return buf_str(&in->meta);
 }
 
-/* The shared body of ingest_prompt and of each file record. */
-static int add_occurrence(struct ingest *in, const char *text, const char *raw, const char *source,
-			  const char *source_id, const char *sha, long line, const char *domain,
-			  const cJSON *obj, int has_code, int defer, int64_t *prompt_id, int *is_new,
-			  struct derr *e)
+/* The database-free half of an occurrence: normalise and hash the prompt,
+ * clean the reference, choose the domain, gather the metadata.  text and
+ * raw are the record's own strings (record_meta leaves them out by
+ * identity).  DERR_UTF8 / DERR_LIMIT / DERR_INVALID for a prompt that
+ * cannot be used. */
+static int prepare_occurrence(struct preparer *pp, const struct ingest_options *o, const char *text,
+			      const char *raw, const char *source, const char *source_id, const char *domain,
+			      const cJSON *obj, int has_code, struct prep *p, struct derr *e)
 {
-	struct db_stmt *st;
-	char hash[33];
 	const char *clean = NULL;
-	int64_t id = 0, added = 0, now = now_ms();
-	int rc, found = 0, conflict = 0, occurrence;
-	char *stored = NULL;
+	int rc;
 
-	rc = text_normalize(text, strlen(text), &in->norm);
+	rc = text_normalize(text, strlen(text), &pp->norm);
 	if (rc == DERR_UTF8)
 		return derr_set(e, DERR_UTF8, "invalid UTF-8 in the prompt");
 	if (rc)
 		return derr_set(e, DERR_LIMIT, "prompt too long");
-	if (in->norm.len == 0)
+	if (pp->norm.len == 0)
 		return derr_set(e, DERR_INVALID, "empty prompt");
 	/* Same as text_prompt_hash(), without normalising twice. */
-	hash128_hex(in->norm.data, in->norm.len, hash);
+	hash128_hex(pp->norm.data, pp->norm.len, p->hash);
 
-	buf_reset(&in->clean);
-	if (raw && *raw && answer_extract_reference(raw, strlen(raw), &in->clean) == 0 && in->clean.len)
-		clean = buf_str(&in->clean);
+	buf_reset(&pp->clean);
+	if (raw && *raw && answer_extract_reference(raw, strlen(raw), &pp->clean) == 0 && pp->clean.len)
+		clean = buf_str(&pp->clean);
+	if (!domain)
+		domain = o->domain ? o->domain : ingest_domain(source, clean, has_code);
+	p->domain = domain;
+
+	buf_reset(&p->arena);
+	if (prep_put(p, PF_TEXT, text) || prep_put(p, PF_RAW, raw) || prep_put(p, PF_SID, source_id) ||
+	    prep_put(p, PF_CLEAN, clean) || prep_put(p, PF_META, record_meta(pp, obj, text, raw)))
+		return derr_set(e, DERR_LIMIT, "prompt too long");
+	return 0;
+}
+
+/* The database half: the prompt row (or the known one), the occurrence,
+ * the reference bookkeeping and the jobs (deferred to the batch's end when
+ * defer is set). */
+static int store_occurrence(struct ingest *in, const struct prep *p, const char *source, const char *sha,
+			    long line, int defer, int64_t *prompt_id, int *is_new, struct derr *e)
+{
+	struct db_stmt *st;
+	const char *text = prep_get(p, PF_TEXT), *raw = prep_get(p, PF_RAW), *clean = prep_get(p, PF_CLEAN);
+	const char *hash = p->hash, *domain = p->domain;
+	int64_t id = 0, added = 0, now = now_ms();
+	int rc, found = 0, conflict = 0, occurrence;
+	char *stored = NULL;
 
 	if ((rc = tx_begin(in, e)))
 		return rc;
-	if (!domain)
-		domain = in->o.domain ? in->o.domain : ingest_domain(source, clean, has_code);
 	if ((rc = db_prepare_cached(in->db, SQL_PROMPT_ADD, &st, e)))
 		return rc;
 	db_bind_text_ref(st, 1, hash, 32);
@@ -353,7 +440,7 @@ static int add_occurrence(struct ingest *in, const char *text, const char *raw, 
 	db_bind_text_ref(st, 3, text, -1);
 	db_bind_text_ref(st, 4, clean, -1);
 	db_bind_text_ref(st, 5, domain, -1);
-	db_bind_text_ref(st, 6, record_meta(in, obj, text, raw), -1);
+	db_bind_text_ref(st, 6, prep_get(p, PF_META), -1);
 	db_bind_int64(st, 7, now);
 	rc = db_step(st, e);
 	db_reset(st);
@@ -384,7 +471,7 @@ static int add_occurrence(struct ingest *in, const char *text, const char *raw, 
 		goto out;
 	db_bind_int64(st, 1, id);
 	db_bind_text_ref(st, 2, source, -1);
-	db_bind_text_ref(st, 3, source_id, -1);
+	db_bind_text_ref(st, 3, prep_get(p, PF_SID), -1);
 	db_bind_text_ref(st, 4, raw, -1);
 	db_bind_text_ref(st, 5, sha, -1);
 	if (line > 0)
@@ -454,8 +541,10 @@ int ingest_prompt(struct ingest *in, const char *text, const char *raw_reference
 		return derr_set(e, DERR_INVALID, "ingest_prompt: text and source are required");
 	if (!utf8_valid(text, strlen(text)))
 		return derr_set(e, DERR_UTF8, "invalid UTF-8 in the prompt");
-	rc = add_occurrence(in, text, raw_reference, source, source_id, file_sha256, line, domain, NULL, 0, 0,
-			    prompt_id, is_new, e);
+	rc = prepare_occurrence(&in->pp, &in->o, text, raw_reference, source, source_id, domain, NULL, 0,
+				&in->one, e);
+	if (!rc)
+		rc = store_occurrence(in, &in->one, source, file_sha256, line, 0, prompt_id, is_new, e);
 	if (rc)
 		return rc;
 	return tx_tick(in, e);
@@ -540,23 +629,38 @@ static const char *record_source_id(const cJSON *obj, char *tmp, size_t len)
 	return NULL;
 }
 
-/* Parse and add one record.  0 (added, or bad and reported) or a fatal code. */
-static int ingest_record(struct ingest *in, const char *path, const char *source, const char *sha,
-			 const struct jsonl_record *rec, char **refbuf, size_t *refcap, struct derr *e)
+/* Mark a prepared record bad. */
+static void prep_bad(struct prep *p, int kind, const char *reason)
+{
+	size_t n = strnlen(reason, sizeof(p->reason) - 1);
+
+	p->bad = kind;
+	memcpy(p->reason, reason, n);
+	p->reason[n] = '\0';
+}
+
+/* Parse and prepare one record (no database): p->bad and p->reason say
+ * whether and why it is skipped. */
+static void prepare_record(struct preparer *pp, const struct ingest_options *o, const char *source,
+			   const struct jsonl_record *rec, struct prep *p)
 {
 	const char *parse_end = NULL, *prompt, *raw = NULL, *sid;
 	char reason[160], idtmp[64];
+	struct derr e = {0};
 	cJSON *obj;
-	int rc, has_code = 0;
+	int has_code = 0;
 
+	p->line = rec->line;
+	p->bad = PREP_OK;
+	buf_reset(&p->arena);
 	if (rec->too_long) {
-		snprintf(reason, sizeof(reason), "record over %zu bytes", in->o.max_record);
-		report_bad(in, path, rec->line, reason);
-		return 0;
+		snprintf(reason, sizeof(reason), "record over %zu bytes", o->max_record);
+		prep_bad(p, PREP_BAD_RECORD, reason);
+		return;
 	}
 	if (!utf8_valid(rec->data, rec->len)) {
-		report_bad(in, path, rec->line, "invalid UTF-8");
-		return 0;
+		prep_bad(p, PREP_BAD_RECORD, "invalid UTF-8");
+		return;
 	}
 	obj = cJSON_ParseWithLengthOpts(rec->data, rec->len, &parse_end, 0);
 	if (obj && parse_end) {
@@ -569,60 +673,227 @@ static int ingest_record(struct ingest *in, const char *path, const char *source
 		}
 	}
 	if (!obj) {
-		report_bad(in, path, rec->line, "invalid JSON");
-		return 0;
+		prep_bad(p, PREP_BAD_RECORD, "invalid JSON");
+		return;
 	}
 	if (!cJSON_IsObject(obj)) {
 		cJSON_Delete(obj);
-		report_bad(in, path, rec->line, "not a JSON object");
-		return 0;
+		prep_bad(p, PREP_BAD_RECORD, "not a JSON object");
+		return;
 	}
-	prompt = fields_prompt(obj, in->o.prompt_field);
+	prompt = fields_prompt(obj, o->prompt_field);
 	if (!prompt) {
-		if (in->o.prompt_field)
-			snprintf(reason, sizeof(reason), "no string field \"%.60s\"", in->o.prompt_field);
+		if (o->prompt_field)
+			snprintf(reason, sizeof(reason), "no string field \"%.60s\"", o->prompt_field);
 		else
 			snprintf(reason, sizeof(reason), "no prompt field (prompt, problem or question)");
 		cJSON_Delete(obj);
-		report_bad(in, path, rec->line, reason);
-		return 0;
+		prep_bad(p, PREP_BAD_RECORD, reason);
+		return;
 	}
-	if (in->strict_bad) { /* strict and already failed: only validate the rest */
-		cJSON_Delete(obj);
-		return 0;
+	if (pp->refcap < rec->len + 64) {
+		pp->refcap = rec->len + 64;
+		pp->refbuf = xrealloc(pp->refbuf, pp->refcap);
 	}
-	if (*refcap < rec->len + 64) {
-		*refcap = rec->len + 64;
-		*refbuf = xrealloc(*refbuf, *refcap);
-	}
-	if (fields_reference(obj, in->o.answer_field, *refbuf, *refcap) == 1)
-		raw = *refbuf;
+	if (fields_reference(obj, o->answer_field, pp->refbuf, pp->refcap) == 1)
+		raw = pp->refbuf;
 	for (size_t i = 0; i < ARRAY_SIZE(code_fields); i++)
 		has_code |= cJSON_GetObjectItemCaseSensitive(obj, code_fields[i]) != NULL;
 	sid = record_source_id(obj, idtmp, sizeof(idtmp));
-
-	rc = add_occurrence(in, prompt, raw, source, sid, sha, rec->line, NULL, obj, has_code, 1, NULL, NULL,
-			    e);
+	if (prepare_occurrence(pp, o, prompt, raw, source, sid, NULL, obj, has_code, p, &e))
+		prep_bad(p, PREP_BAD_PROMPT, e.msg);
 	cJSON_Delete(obj);
-	if (rc == DERR_UTF8 || rc == DERR_INVALID || rc == DERR_LIMIT) {
-		report_bad(in, path, rec->line, e ? e->msg : derr_desc(rc));
+}
+
+/* Store one prepared record.  0 (added, or bad and reported) or a fatal code. */
+static int ingest_prepared(struct ingest *in, const char *path, const char *source, const char *sha,
+			   const struct prep *p, struct derr *e)
+{
+	int rc;
+
+	if (p->bad == PREP_BAD_RECORD || (p->bad == PREP_BAD_PROMPT && !in->strict_bad)) {
+		report_bad(in, path, p->line, p->reason);
 		return 0;
 	}
+	if (in->strict_bad || p->bad) /* strict and already failed: only validate the rest */
+		return 0;
+	rc = store_occurrence(in, p, source, sha, p->line, 1, NULL, NULL, e);
 	if (rc)
 		return rc;
 	return tx_tick(in, e);
 }
 
+/*
+ * Files are read and prepared by a thread of their own while this one
+ * writes: parsing, normalising and hashing overlap SQLite's work.  The two
+ * meet in a ring of prepared records, bounded in count and in bytes, and
+ * the records are stored in file order, so reports, strict mode and the
+ * database come out as from one thread.
+ */
+#define FEED_SLOTS 64
+#define FEED_BYTES ((size_t)64 << 20) /* prepared bytes in flight, past one record */
+#define FEED_KEEP ((size_t)1 << 20)   /* a slot's arena above this is freed after use */
+
+struct feed {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t can_put, can_take;
+	struct prep slot[FEED_SLOTS];
+	unsigned long head, tail;  /* taken at head, filled at tail */
+	size_t bytes;		   /* arena bytes of the filled slots */
+	int put_waits, take_waits; /* a side is waiting: only then is the other's signal needed */
+	int done;		   /* the reader has ended: rc and err say how */
+	int stop;		   /* the writer gives up: the reader ends */
+	int rc;
+	struct derr err;
+	/* the reader's own */
+	struct jsonl_reader *r;
+	struct preparer pp;
+	const struct ingest_options *o;
+	const char *source;
+};
+
+static void *feed_main(void *arg)
+{
+	struct feed *f = arg;
+	struct jsonl_record rec;
+	struct derr err = {0};
+	struct prep *p;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		while (!f->stop &&
+		       (f->tail - f->head == FEED_SLOTS || (f->tail != f->head && f->bytes >= FEED_BYTES))) {
+			f->put_waits = 1;
+			pthread_cond_wait(&f->can_put, &f->mu);
+		}
+		p = &f->slot[f->tail % FEED_SLOTS];
+		rc = f->stop ? 0 : 1;
+		pthread_mutex_unlock(&f->mu);
+		if (rc == 1)
+			rc = jsonl_next(f->r, &rec, &err);
+		if (rc != 1)
+			break;
+		prepare_record(&f->pp, f->o, f->source, &rec, p);
+		pthread_mutex_lock(&f->mu);
+		f->tail++;
+		f->bytes += p->arena.len;
+		/* Wake the writer once a few records are ready, not at every one. */
+		if (f->take_waits && (f->tail - f->head >= FEED_SLOTS / 4 || f->bytes >= FEED_BYTES / 4)) {
+			f->take_waits = 0;
+			pthread_cond_signal(&f->can_take);
+		}
+		pthread_mutex_unlock(&f->mu);
+	}
+	pthread_mutex_lock(&f->mu);
+	f->done = 1;
+	f->rc = rc < 0 ? rc : 0;
+	f->err = err;
+	f->take_waits = 0;
+	pthread_cond_signal(&f->can_take);
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+static int feed_start(struct feed **out, struct ingest *in, const char *path, const char *source,
+		      struct derr *e)
+{
+	struct feed *f = xcalloc(1, sizeof(*f));
+	int rc;
+
+	*out = NULL;
+	if ((rc = jsonl_open(&f->r, path, in->o.max_record, e))) {
+		free(f);
+		return rc;
+	}
+	f->o = &in->o;
+	f->source = source;
+	preparer_init(&f->pp, in->o.max_record);
+	for (int i = 0; i < FEED_SLOTS; i++)
+		prep_init(&f->slot[i], in->o.max_record);
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->can_put, NULL);
+	pthread_cond_init(&f->can_take, NULL);
+	if ((rc = pthread_create(&f->thread, NULL, feed_main, f))) {
+		f->done = 1; /* nothing to join */
+		f->thread = pthread_self();
+		rc = derr_set(e, DERR_LIMIT, "%s: cannot start the reader thread: %s", path, strerror(rc));
+	}
+	*out = f;
+	return rc;
+}
+
+/* The next prepared record in file order, or NULL at the end (feed_end). */
+static struct prep *feed_take(struct feed *f)
+{
+	struct prep *p = NULL;
+
+	pthread_mutex_lock(&f->mu);
+	while (f->head == f->tail && !f->done) {
+		f->take_waits = 1;
+		pthread_cond_wait(&f->can_take, &f->mu);
+	}
+	if (f->head != f->tail)
+		p = &f->slot[f->head % FEED_SLOTS];
+	pthread_mutex_unlock(&f->mu);
+	return p;
+}
+
+/* Give back the record feed_take returned. */
+static void feed_release(struct feed *f)
+{
+	struct prep *p = &f->slot[f->head % FEED_SLOTS];
+	size_t len = p->arena.len;
+
+	if (p->arena.cap > FEED_KEEP)
+		buf_release(&p->arena);
+	pthread_mutex_lock(&f->mu);
+	f->head++;
+	f->bytes -= len;
+	/* Wake the reader once the ring is half free. */
+	if (f->put_waits && f->tail - f->head <= FEED_SLOTS / 2) {
+		f->put_waits = 0;
+		pthread_cond_signal(&f->can_put);
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Stop the reader and free the feed.  Returns the reader's outcome: 0, or
+ * its error (a read error, corrupt input) copied to e. */
+static int feed_end(struct feed *f, struct derr *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->mu);
+	f->stop = 1;
+	f->put_waits = 0;
+	pthread_cond_signal(&f->can_put);
+	pthread_mutex_unlock(&f->mu);
+	if (!pthread_equal(f->thread, pthread_self()))
+		pthread_join(f->thread, NULL);
+	rc = f->rc;
+	if (rc && e)
+		*e = f->err;
+	jsonl_close(f->r);
+	preparer_free(&f->pp);
+	for (int i = 0; i < FEED_SLOTS; i++)
+		buf_release(&f->slot[i].arena);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->can_put);
+	pthread_cond_destroy(&f->can_take);
+	free(f);
+	return rc;
+}
+
 int ingest_file(struct ingest *in, const char *path, struct derr *e)
 {
-	struct jsonl_reader *r = NULL;
-	struct jsonl_record rec;
+	struct feed *f = NULL;
+	struct prep *p;
 	struct db_stmt *st;
 	char sha[65], source[256];
-	char *refbuf = NULL;
-	size_t refcap = 0;
 	int64_t records = 0, new_before = in->rep.new_prompts, rej_before = in->rep.rejected;
-	int rc;
+	int rc, frc;
 
 	if (in->finished)
 		return derr_set(e, DERR_INVALID, "ingest already finished");
@@ -632,16 +903,18 @@ int ingest_file(struct ingest *in, const char *path, struct derr *e)
 		source_from_path(path, source, sizeof(source));
 	if ((rc = ingest_file_sha256(path, sha, e)))
 		return rc;
-	if ((rc = jsonl_open(&r, path, in->o.max_record, e)))
-		return rc;
-	while ((rc = jsonl_next(r, &rec, e)) == 1) {
+	rc = feed_start(&f, in, path, source, e);
+	while (!rc && f && (p = feed_take(f))) {
 		records++;
 		in->rep.records++;
-		if ((rc = ingest_record(in, path, source, sha, &rec, &refbuf, &refcap, e)))
-			break;
+		rc = ingest_prepared(in, path, source, sha, p, e);
+		feed_release(f);
 	}
-	jsonl_close(r);
-	free(refbuf);
+	if (f) {
+		frc = feed_end(f, rc ? NULL : e);
+		if (!rc)
+			rc = frc;
+	}
 	if (rc < 0) {
 		derr_wrap(e, "%s", path);
 		tx_rollback(in);
