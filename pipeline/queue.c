@@ -72,9 +72,6 @@ static const char SQL_FAIL[] =
 	"lease_expires = NULL, next_attempt_at = ?4, updated_at = ?5, last_error = ?6, "
 	"last_error_code = ?7 WHERE id = ?1";
 
-static const char SQL_ENQUEUE[] =
-	"INSERT OR IGNORE INTO jobs (prompt_id, profile_id, sample_index, created_at, "
-	"updated_at) VALUES (?1, ?2, ?3, ?4, ?4)";
 static const char SQL_ENQUEUE_RANGE[] =
 	"INSERT OR IGNORE INTO jobs (prompt_id, profile_id, sample_index, created_at, updated_at) "
 	"SELECT id, ?2, ?3, ?4, ?4 FROM prompts WHERE id BETWEEN ?1 AND ?5 ORDER BY id";
@@ -440,30 +437,6 @@ fail:
 	return rc;
 }
 
-int queue_enqueue(struct db *db, int64_t prompt_id, int64_t profile_id, int k, int64_t *added, struct derr *e)
-{
-	struct db_stmt *st;
-	int64_t now = now_ms(), n = 0;
-	int rc = db_prepare_cached(db, SQL_ENQUEUE, &st, e);
-
-	if (rc)
-		return rc;
-	for (int i = 0; i < k; i++) {
-		db_bind_int64(st, 1, prompt_id);
-		db_bind_int64(st, 2, profile_id);
-		db_bind_int64(st, 3, i);
-		db_bind_int64(st, 4, now);
-		rc = db_step(st, e);
-		db_reset(st);
-		if (rc < 0)
-			return rc;
-		n += db_changes(db);
-	}
-	if (added)
-		*added = n;
-	return 0;
-}
-
 int queue_enqueue_range(struct db *db, int64_t first_id, int64_t last_id, int64_t profile_id, int k,
 			int64_t *added, struct derr *e)
 {
@@ -488,6 +461,11 @@ int queue_enqueue_range(struct db *db, int64_t first_id, int64_t last_id, int64_
 	if (added)
 		*added = n;
 	return 0;
+}
+
+int queue_enqueue(struct db *db, int64_t prompt_id, int64_t profile_id, int k, int64_t *added, struct derr *e)
+{
+	return queue_enqueue_range(db, prompt_id, prompt_id, profile_id, k, added, e);
 }
 
 int queue_requeue(struct db *db, const char *state, const char *error_code, int64_t since_ms, int64_t *n,

@@ -114,7 +114,8 @@ int queue_record(struct db *db, const char *owner, int max_attempts, struct queu
 int64_t queue_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, double r);
 
 /* Enqueue samples 0..k-1 of a prompt for a profile; existing ones are kept.
- * *added receives how many jobs were new. */
+ * *added receives how many jobs were new (0 for a prompt that does not
+ * exist). */
 int queue_enqueue(struct db *db, int64_t prompt_id, int64_t profile_id, int k, int64_t *added,
 		  struct derr *e);
 

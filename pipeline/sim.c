@@ -773,20 +773,27 @@ static int digits_of(int64_t v, int d[20])
 	return n;
 }
 
-/* Append v in decimal.  The traces and reply frames are built from many
- * small numbers, and printf for each was a large share of a reply's cost. */
-static void put_i64(struct buf *b, int64_t v)
+/* v in decimal, written at the end of d; returns its length.  The traces
+ * and reply frames are built from many small numbers, and printf for each
+ * was a large share of a reply's cost. */
+static size_t fmt_i64(char d[24], int64_t v)
 {
-	char d[24];
-	int n = 0;
+	size_t n = 0;
 	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 	do {
-		d[sizeof(d) - 1 - n++] = (char)('0' + u % 10);
+		d[24 - 1 - n++] = (char)('0' + u % 10);
 		u /= 10;
 	} while (u);
 	if (v < 0)
-		d[sizeof(d) - 1 - n++] = '-';
-	buf_append(b, d + sizeof(d) - n, (size_t)n);
+		d[24 - 1 - n++] = '-';
+	return n;
+}
+
+static void put_i64(struct buf *b, int64_t v)
+{
+	char d[24];
+	size_t n = fmt_i64(d, v);
+	buf_append(b, d + sizeof(d) - n, n);
 }
 
 /* A write combiner: the traces are made of many short pieces, and an
@@ -834,15 +841,8 @@ static void ln_c(struct line *l, char c)
 static void ln_i64(struct line *l, int64_t v)
 {
 	char d[24];
-	int n = 0;
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-	do {
-		d[sizeof(d) - 1 - n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		d[sizeof(d) - 1 - n++] = '-';
-	ln_str(l, d + sizeof(d) - n, (size_t)n);
+	size_t n = fmt_i64(d, v);
+	ln_str(l, d + sizeof(d) - n, n);
 }
 
 static void trace_add(struct buf *r, int64_t a, int64_t b)
