@@ -48,6 +48,16 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+int cli_one_operand(const char *cmd, int argc, char **argv, const char *missing, const char **out)
+{
+	if (optind >= argc)
+		return cli_usage_error(cmd, "%s", missing);
+	if (optind + 1 < argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	*out = argv[optind];
+	return 0;
+}
+
 const char *cli_db_path(const char *opt)
 {
 	const char *env;

@@ -37,6 +37,11 @@ int cli_fail(const struct derr *e);
 /* Usage error: print the message and a hint to --help; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Exactly one operand after the options (getopt's optind): *out gets it
+ * and 0 is returned; otherwise a usage error ("missing" when there is
+ * none, the first extra one otherwise) and EXIT_USAGE. */
+int cli_one_operand(const char *cmd, int argc, char **argv, const char *missing, const char **out);
+
 /* The database path: the --db value if given, else $DISTILL_DB, else "distill.db". */
 const char *cli_db_path(const char *opt);
 

@@ -28,11 +28,8 @@ int cmd_backup(int argc, char **argv)
 		default: return cli_usage_error("backup", "bad option");
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error("backup", "no destination file");
-	if (optind + 1 < argc)
-		return cli_usage_error("backup", "unexpected argument '%s'", argv[optind + 1]);
-	dest = argv[optind];
+	if (cli_one_operand("backup", argc, argv, "no destination file", &dest))
+		return EXIT_USAGE;
 	dbpath = cli_db_path(dbpath);
 	db = cli_open_db(dbpath, 0);
 	if (!db)

@@ -180,11 +180,8 @@ int cmd_export(int argc, char **argv)
 		default: return cli_usage_error("export", "bad option");
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error("export", "missing OUTDIR");
-	if (optind + 1 < argc)
-		return cli_usage_error("export", "unexpected argument '%s'", argv[optind + 1]);
-	outdir = argv[optind];
+	if (cli_one_operand("export", argc, argv, "missing OUTDIR", &outdir))
+		return EXIT_USAGE;
 
 	if (verify) {
 		int64_t n = 0;

@@ -44,13 +44,10 @@ int cmd_import_traces(int argc, char **argv)
 		default: return cli_usage_error("import-traces", "bad option");
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error("import-traces", "FILE is required");
-	if (optind + 1 < argc)
-		return cli_usage_error("import-traces", "unexpected argument '%s'", argv[optind + 1]);
+	if (cli_one_operand("import-traces", argc, argv, "FILE is required", &file))
+		return EXIT_USAGE;
 	if (!profile || !*profile)
 		return cli_usage_error("import-traces", "--profile NAME is required");
-	file = argv[optind];
 	db = cli_open_db(cli_db_path(dbpath), 0);
 	if (!db)
 		return EXIT_ERROR;

@@ -16,7 +16,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -34,20 +33,6 @@ struct sim {
 	int port;
 	int nstats; /* our own GET /stats requests, which the simulator counts too */
 };
-
-/* Remove a scratch directory and everything under it. */
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void msleep(int ms)
 {
@@ -766,7 +751,5 @@ int main(void)
 	test_api_key();
 	test_endpoints();
 	test_refused();
-	if (!t_failures)
-		rm_tree(dir); /* kept for a look when something failed */
 	return t_done();
 }

@@ -15,7 +15,6 @@
 #include "queue.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -25,20 +24,6 @@
 #include <unistd.h>
 
 static char dir[256], distill[4096], simbin[4096];
-
-/* Remove a scratch directory and everything under it. */
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static double now_s(void)
 {
@@ -299,6 +284,5 @@ int main(void)
 		printf("bench_work: some runs did not complete every request (see %s)\n", err);
 		return 1;
 	}
-	rm_tree(dir);
 	return 0;
 }
