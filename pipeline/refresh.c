@@ -85,13 +85,29 @@ static const struct key top_keys[] = {
 	{"backup", K_PATH, offsetof(struct refresh_config, backup)},
 };
 
+/* Never truncated: a path too long for the system fails at its open with
+ * ENAMETOOLONG, which names it, instead of silently becoming another path. */
 static char *resolve(const char *base_dir, const char *p)
 {
-	struct buf b = BUF_INIT(PATH_MAX);
+	size_t n = strlen(base_dir) + strlen(p) + 2;
+	char *r;
+
 	if (p[0] == '/' || !base_dir[0])
 		return xstrdup(p);
-	buf_printf(&b, "%s/%s", base_dir, p);
-	return buf_detach(&b, NULL);
+	r = xmalloc(n);
+	snprintf(r, n, "%s/%s", base_dir, p);
+	return r;
+}
+
+/* A key given twice in one object: JSON allows it, but in a cron config it
+ * is a mistake (which one wins?), so it is refused like an unknown key. */
+static const char *repeated_key(const cJSON *obj)
+{
+	for (const cJSON *v = obj->child; v; v = v->next)
+		for (const cJSON *u = obj->child; u != v; u = u->next)
+			if (!strcmp(u->string, v->string))
+				return v->string;
+	return NULL;
 }
 
 static int num_of(const cJSON *v, double lo, double hi, double *out)
@@ -124,8 +140,13 @@ static int parse_export(const cJSON *obj, const char *dir, struct refresh_config
 		else if (!strcmp(k, "threads") && !num_of(v, 1, 256, &d))
 			o->threads = (int)d;
 		else if (!strcmp(k, "include") && cJSON_IsString(v)) {
-			if (export_include_parse(v->valuestring, &o->include, e))
-				return derr_wrap(e, "export");
+			struct derr why = {0};
+			if (export_include_parse(v->valuestring, &o->include, &why))
+				return derr_set(
+					e, DERR_PARSE,
+					"export.include: \"%.100s\": want a comma list of duplicates, "
+					"contaminated, flagged",
+					v->valuestring);
 		} else if (!strcmp(k, "ruleset") && cJSON_IsString(v))
 			c->x_ruleset = xstrdup(v->valuestring);
 		else if (!strcmp(k, "domain") && cJSON_IsString(v))
@@ -187,7 +208,7 @@ int refresh_config_parse(const char *json, size_t n, const char *config_path, st
 {
 	cJSON *root = json_parse(json, n);
 	char dir[PATH_MAX];
-	const char *slash = strrchr(config_path, '/');
+	const char *slash = strrchr(config_path, '/'), *dup;
 	int rc = 0;
 
 	memset(c, 0, sizeof(*c));
@@ -201,6 +222,10 @@ int refresh_config_parse(const char *json, size_t n, const char *config_path, st
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - config_path) : 0, config_path);
 	if (!cJSON_IsObject(root)) {
 		rc = derr_set(e, DERR_PARSE, "%s: not a JSON object", config_path);
+		goto out;
+	}
+	if ((dup = repeated_key(root))) {
+		rc = derr_set(e, DERR_PARSE, "%s: '%s' is given twice", config_path, dup);
 		goto out;
 	}
 	for (const cJSON *v = root->child; v && !rc; v = v->next) {
@@ -226,7 +251,7 @@ int refresh_config_parse(const char *json, size_t n, const char *config_path, st
 				k->type == K_PATH ? resolve(dir, v->valuestring) : xstrdup(v->valuestring);
 			break;
 		case K_DURATION:
-			if (cJSON_IsNumber(v) && v->valuedouble >= 0)
+			if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e12)
 				*(int64_t *)field = (int64_t)(v->valuedouble * 1000);
 			else if (!cJSON_IsString(v) || duration_parse(v->valuestring, (int64_t *)field))
 				rc = derr_set(e, DERR_PARSE, "%s: %s: want a duration like \"90s\", \"15m\"",
@@ -266,7 +291,9 @@ int refresh_config_parse(const char *json, size_t n, const char *config_path, st
 				rc = derr_set(e, DERR_PARSE, "%s: %s: want an object", config_path, k->name);
 				break;
 			}
-			if (!strcmp(k->name, "export"))
+			if ((dup = repeated_key(v)))
+				rc = derr_set(e, DERR_PARSE, "%s.%s: given twice", k->name, dup);
+			else if (!strcmp(k->name, "export"))
 				rc = parse_export(v, dir, c, e);
 			else if (!strcmp(k->name, "budget"))
 				rc = parse_budget(v, c, e);

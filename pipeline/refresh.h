@@ -47,8 +47,9 @@ struct refresh_config {
 	char *backup;
 };
 
-/* Parse a config (its path resolves relative paths).  Unknown keys are an
- * error (a typo in a cron config must not pass silently): DERR_PARSE. */
+/* Parse a config (its path resolves relative paths).  Unknown keys, and a
+ * key given twice in one object, are an error (a typo in a cron config must
+ * not pass silently): DERR_PARSE. */
 int refresh_config_parse(const char *json, size_t n, const char *config_path, struct refresh_config *c,
 			 struct derr *e);
 void refresh_config_release(struct refresh_config *c);

@@ -81,9 +81,10 @@ int shardread_manifest_parse(struct shardread_manifest *m, const char *text, siz
 		rc = derr_set(e, DERR_TRAIN_MANIFEST, "%s: not a JSON object", path);
 		goto out;
 	}
-	m->format_version = json_get_num(root, "format_version", &v) == 0 ? (int)v
-			    : json_get_num(root, "version", &v) == 0	  ? (int)v
-									  : 0;
+	/* Range first: converting an out-of-range double to int is undefined. */
+	if (json_get_num(root, "format_version", &v) && json_get_num(root, "version", &v))
+		v = 0;
+	m->format_version = v >= -1e6 && v <= 1e6 ? (int)v : -1;
 	m->ruleset = dup_or_null(json_get_str(root, "ruleset"));
 	if (!m->ruleset)
 		m->ruleset = dup_or_null(json_get_str(root, "ruleset_hash"));

@@ -1,6 +1,6 @@
 /* test_refresh.c - distill refresh end to end: versions, no-op reruns, the
  * lock (exit 75), the publish guard (exit 3), pruning, and a SIGKILL during
- * export that the next refresh cleans up. */
+ * export that the next refresh cleans up; and its config parser as a table. */
 #include "t.h"
 
 #include "buf.h"
@@ -9,6 +9,7 @@
 #include "export_fixture.h"
 #include "json.h"
 #include "lock.h"
+#include "refresh.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -247,6 +248,57 @@ static void end_to_end(void)
 		fprintf(stderr, "cleanup failed\n");
 }
 
+/* The config parser as a table: what parses, and the words of each refusal. */
+static void config_table(void)
+{
+	static const struct {
+		const char *json;
+		const char *err; /* NULL: parses */
+	} cases[] = {
+		{"{\"export_root\": \"x\"}", NULL},
+		{"{\"export_root\": \"x\", \"max_time\": 90}", NULL},
+		{"{\"export_root\": \"x\", \"max_time\": \"15m\"}", NULL},
+		{"{\"export_root\": \"x\", \"max_time\": 1e300}", "want a duration"},
+		{"{\"export_root\": \"x\", \"max_time\": -1}", "want a duration"},
+		{"{\"export_root\": \"x\", \"samples\": 2.5}", "want a whole number"},
+		{"{\"export_root\": \"x\", \"samples\": 1e300}", "want a whole number"},
+		{"{\"export_root\": \"x\", \"export_root\": \"y\"}", "'export_root' is given twice"},
+		{"{\"export_root\": \"x\", \"benchmarks\": \"a\", \"benchmarks\": [\"b\"]}",
+		 "'benchmarks' is given twice"},
+		{"{\"export_root\": \"x\", \"export\": {\"level\": 3, \"level\": 4}}",
+		 "export.level: given twice"},
+		{"{\"export_root\": \"x\", \"export\": {\"ruleset\": \"a\", \"ruleset\": \"b\"}}",
+		 "export.ruleset: given twice"},
+		{"{\"export_root\": \"x\", \"export\": {\"level\": 23}}",
+		 "export.level: unknown key or bad value"},
+		{"{\"export_root\": \"x\", \"export\": {\"include\": \"duplicates,bogus\"}}",
+		 "export.include: \"duplicates,bogus\": want a comma list"},
+		{"{\"export_root\": \"x\", \"budget\": {\"max_cost_usd\": -1}}", "budget.max_cost_usd"},
+		{"{\"export_root\": \"x\", \"publish_guard\": {\"max_drop_pct\": 101}}", "not in 0..100"},
+		{"{\"export_root\": \"x\", \"bogus\": 1}", "unknown key 'bogus'"},
+		{"{}", "export_root is required"},
+		{"[1]", "not a JSON object"},
+		{"{\"export_root\": ", "not a JSON object"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct refresh_config c;
+		struct derr e = {0};
+		int rc = refresh_config_parse(cases[i].json, strlen(cases[i].json), "conf/refresh.json", &c,
+					      &e);
+		if (!cases[i].err) {
+			T_EQ_INT(rc, 0);
+			if (rc == 0) {
+				T_EQ_STR(c.export_root, "conf/x");
+				refresh_config_release(&c);
+			}
+		} else {
+			T_EQ_INT(rc, DERR_PARSE);
+			if (!strstr(e.msg, cases[i].err))
+				T_FAIL_AT("case %zu: \"%s\" lacks \"%s\"", i, e.msg, cases[i].err);
+		}
+	}
+}
+
 int main(void)
 {
 	struct db *db;
@@ -254,6 +306,7 @@ int main(void)
 	char l[64];
 	int code;
 
+	config_table();
 	t_tmpdir(tmp, sizeof(tmp));
 	snprintf(dbp, sizeof(dbp), "%s/t.db", tmp);
 	snprintf(cfg, sizeof(cfg), "%s/refresh.json", tmp);
