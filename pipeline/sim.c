@@ -1725,9 +1725,10 @@ static const char json_esc_kind[256] = {
 	[0x1a] = 'u', [0x1b] = 'u', [0x1c] = 'u', [0x1d] = 'u', [0x1e] = 'u', [0x1f] = 'u',
 };
 
-/* Room json_esc needs at dst beyond what it writes: a whole word, or one
- * escape, may be stored past the last byte kept. */
-#define JSON_ESC_SLACK 16
+/* Room json_esc needs beyond lim.  One round starts below lim and may write
+ * up to 15 plain bytes of a 16-byte block and then one 6-byte escape: 21
+ * bytes past its start.  (The whole-block store itself is 16.) */
+#define JSON_ESC_SLACK 24
 
 /* Escape s[0..n) into dst, stopping before dst would pass lim (which has
  * JSON_ESC_SLACK bytes of room after it).  Plain runs move eight bytes at a
