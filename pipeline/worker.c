@@ -798,7 +798,7 @@ static int renew(struct worker *w, struct derr *e)
 
 	if (!w->inflight && !w->pn)
 		return 0;
-	ids = xcalloc((size_t)(w->inflight + w->pn), sizeof(*ids));
+	ids = xcalloc((size_t)w->inflight + (size_t)w->pn, sizeof(*ids));
 	for (int i = 0; i < w->nreqs; i++)
 		if (w->reqs[i].used)
 			ids[n++] = w->reqs[i].job.job.id;
