@@ -1366,6 +1366,18 @@ static int js_expect(struct jscan *j, char c)
 	return 0;
 }
 
+/* After a member of an object or array: ws, then ',' (0: another member
+ * follows) or close (1: the container ended); anything else is -1. */
+static int js_next(struct jscan *j, char close)
+{
+	char c;
+	js_ws(j);
+	if (j->p >= j->end)
+		return -1;
+	c = *j->p++;
+	return c == close ? 1 : c == ',' ? 0 : -1;
+}
+
 /* A string at j->p: its raw bytes between the quotes and whether it has
  * escapes.  -1 on a raw control byte, a \u or a bad escape. */
 static int js_str(struct jscan *j, const char **s, size_t *n, int *esc)
@@ -1460,7 +1472,7 @@ static int js_skip(struct jscan *j, int depth)
 {
 	const char *s;
 	size_t n;
-	int esc;
+	int esc, r;
 	char num[FAST_NUM + 1];
 
 	js_ws(j);
@@ -1484,15 +1496,10 @@ static int js_skip(struct jscan *j, int depth)
 				if (js_str(j, &s, &n, &esc) || js_expect(j, ':'))
 					return -1;
 			}
-			if (js_skip(j, depth + 1))
+			if (js_skip(j, depth + 1) || (r = js_next(j, close)) < 0)
 				return -1;
-			js_ws(j);
-			if (j->p >= j->end)
-				return -1;
-			if (*j->p++ == close)
+			if (r)
 				return 0;
-			if (j->p[-1] != ',')
-				return -1;
 		}
 	}
 	default: return js_num(j, num);
@@ -1507,7 +1514,7 @@ static int js_object(struct jscan *j, int (*key)(struct jscan *j, const char *k,
 {
 	const char *k;
 	size_t kn;
-	int esc;
+	int esc, r;
 	if (js_expect(j, '{'))
 		return -1;
 	js_ws(j);
@@ -1518,15 +1525,10 @@ static int js_object(struct jscan *j, int (*key)(struct jscan *j, const char *k,
 		if (js_str(j, &k, &kn, &esc) || esc || js_expect(j, ':'))
 			return -1;
 		js_ws(j);
-		if (key(j, k, kn, ctx))
+		if (key(j, k, kn, ctx) || (r = js_next(j, '}')) < 0)
 			return -1;
-		js_ws(j);
-		if (j->p >= j->end)
-			return -1;
-		if (*j->p++ == '}')
+		if (r)
 			return 0;
-		if (j->p[-1] != ',')
-			return -1;
 	}
 }
 
@@ -1575,6 +1577,7 @@ static int fast_message_key(struct jscan *j, const char *k, size_t kn, void *ctx
 static int fast_messages(struct jscan *j, struct fast_req *f)
 {
 	struct sim_request *req = f->req;
+	int r;
 	if (js_expect(j, '['))
 		return -1;
 	for (;;) {
@@ -1597,13 +1600,10 @@ static int fast_messages(struct jscan *j, struct fast_req *f)
 			f->user = f->text;
 			f->text = t;
 		}
-		js_ws(j);
-		if (j->p >= j->end)
+		if ((r = js_next(j, ']')) < 0)
 			return -1;
-		if (*j->p++ == ']')
+		if (r)
 			return 0;
-		if (j->p[-1] != ',')
-			return -1;
 	}
 }
 
