@@ -7,6 +7,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A new database at dir/name built by migrations 001-003 only, the state
+ * of a database made by an older distill. */
+static struct db *open_at_v3(const char *dir, const char *name, char *path, size_t len)
+{
+	struct db *d = NULL;
+	struct derr e = {0};
+	snprintf(path, len, "%s/%s", dir, name);
+	T_OK(db_open(&d, path, DB_OPEN_CREATE | DB_OPEN_ANY_VERSION, &e), &e);
+	for (int i = 0; d && i < schema_migration_count && schema_migrations[i].version <= 3; i++)
+		T_OK(db_exec(d, schema_migrations[i].sql, &e), &e);
+	return d;
+}
+
 int main(void)
 {
 	char dir[256], path[512], bk[512];
@@ -113,11 +126,7 @@ int main(void)
 	 * migration sees the new schema. */
 	{
 		char old[512];
-		struct db *o = NULL, *other = NULL;
-		snprintf(old, sizeof(old), "%s/v3.db", dir);
-		T_OK(db_open(&o, old, DB_OPEN_CREATE | DB_OPEN_ANY_VERSION, &e), &e);
-		for (int i = 0; i < schema_migration_count && schema_migrations[i].version <= 3; i++)
-			T_OK(db_exec(o, schema_migrations[i].sql, &e), &e);
+		struct db *o = open_at_v3(dir, "v3.db", old, sizeof(old)), *other = NULL;
 		T_OK(db_exec(o,
 			     "PRAGMA user_version = 3;"
 			     "INSERT INTO prompts(hash, norm_version, text, domain, created_at) "
@@ -158,11 +167,7 @@ int main(void)
 	 * and the checks refuse the same values as before. */
 	{
 		char old[512];
-		struct db *m = NULL;
-		snprintf(old, sizeof(old), "%s/v3-verdicts.db", dir);
-		T_OK(db_open(&m, old, DB_OPEN_CREATE | DB_OPEN_ANY_VERSION, &e), &e);
-		for (int i = 0; i < schema_migration_count && schema_migrations[i].version <= 3; i++)
-			T_OK(db_exec(m, schema_migrations[i].sql, &e), &e);
+		struct db *m = open_at_v3(dir, "v3-verdicts.db", old, sizeof(old));
 		T_OK(db_exec(m,
 			     "PRAGMA user_version = 3;"
 			     "INSERT INTO prompts(id, hash, norm_version, text, domain, created_at)"
